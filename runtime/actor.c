@@ -1,0 +1,593 @@
+/*
+ * actor.c — the actor table, spawning, sending, the consumer's dispatch of
+ * each popped message, and exit.
+ *
+ * Slots are handed out from a table of chunks and never freed while the
+ * runtime lives; a slot's incarnation (odd = alive) tells senders whether
+ * their reference is current. This file owns the life cycle of an
+ * incarnation; scheduling lives in sched.c, links and monitors in
+ * exitsig.c, requests in request.c.
+ */
+#include "mailbox.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- table --------------------------------------------------------------- */
+
+tr_actor *tr__actor_lookup(tr_runtime *rt, uint32_t id)
+{
+    /* acquire: pairs with the release store of nslots in slot_init_fresh, so
+     * a slot below nslots is fully initialised. */
+    if (id >= atomic_load_explicit(&rt->nslots, memory_order_acquire))
+        return NULL;
+    tr_actor *chunk = atomic_load_explicit(&rt->chunks[id >> TABLE_CHUNK_BITS],
+                                           memory_order_acquire);
+    return &chunk[id & (TABLE_CHUNK - 1)];
+}
+
+tr_ref tr__actor_ref(tr_runtime *rt, tr_actor *a)
+{
+    tr_ref r = {rt->node, a->id, atomic_load_explicit(&a->incarnation, memory_order_relaxed)};
+    return r;
+}
+
+/* Table lock held: makes slot number rt->nslots usable. */
+static tr_actor *slot_init_fresh(tr_runtime *rt)
+{
+    uint32_t id = atomic_load_explicit(&rt->nslots, memory_order_relaxed);
+    if (id >= TABLE_MAX_CHUNKS * TABLE_CHUNK)
+        return NULL;
+    uint32_t ci = id >> TABLE_CHUNK_BITS;
+    tr_actor *chunk = atomic_load_explicit(&rt->chunks[ci], memory_order_relaxed);
+    if (chunk == NULL) {
+        /* Pages are touched only as slots are handed out, so an idle
+         * runtime's footprint grows with its actors, not its chunks. */
+        chunk = aligned_alloc(TR_CACHELINE, sizeof(tr_actor) * TABLE_CHUNK);
+        if (chunk == NULL)
+            return NULL;
+        atomic_store_explicit(&rt->chunks[ci], chunk, memory_order_release);
+    }
+    tr_actor *a = &chunk[id & (TABLE_CHUNK - 1)];
+    memset(a, 0, sizeof *a);
+    a->id = id;
+    mbox_init(a);
+    /* release: pairs with the acquire in tr__actor_lookup. */
+    atomic_store_explicit(&rt->nslots, id + 1, memory_order_release);
+    return a;
+}
+
+tr_err tr__slot_alloc(tr_runtime *rt, tr_actor **out, uint16_t depth)
+{
+    if (depth >= MAX_DEPTH)
+        depth = MAX_DEPTH - 1;
+    pthread_mutex_lock(&rt->table_lock);
+    if (rt->stopping) {
+        pthread_mutex_unlock(&rt->table_lock);
+        return TR_ESTOPPED;
+    }
+    tr_actor *a = rt->free_slots;
+    if (a != NULL)
+        rt->free_slots = a->free_next;
+    else
+        a = slot_init_fresh(rt);
+    if (a == NULL) {
+        pthread_mutex_unlock(&rt->table_lock);
+        return TR_ENOMEM;
+    }
+    /* The new incarnation is odd (alive). Senders learn it only from the
+     * reference spawn returns, which is published after the INIT push. */
+    uint32_t inc = atomic_load_explicit(&a->incarnation, memory_order_relaxed) + 1;
+    atomic_store_explicit(&a->incarnation, inc, memory_order_release);
+    atomic_store_explicit(&a->depth, depth, memory_order_relaxed);
+    atomic_store_explicit(&a->discard, 0, memory_order_relaxed);
+    atomic_store_explicit(&a->has_names, 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rt->live_at_depth[depth], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rt->live, 1, memory_order_relaxed);
+    if (depth > atomic_load_explicit(&rt->max_depth, memory_order_relaxed))
+        atomic_store_explicit(&rt->max_depth, depth, memory_order_relaxed);
+    pthread_mutex_unlock(&rt->table_lock);
+    *out = a;
+    return TR_OK;
+}
+
+/* Ends the incarnation's accounting: it is dead from now on. */
+static void slot_mark_dead(tr_runtime *rt, tr_actor *a)
+{
+    /* seq_cst: orders against tr__names_register's seq_cst check of the
+     * incarnation and its has_names store (see slot_release_names). */
+    atomic_fetch_add_explicit(&a->incarnation, 1, memory_order_seq_cst);
+}
+
+static void slot_count_exit(tr_runtime *rt, tr_actor *a)
+{
+    uint16_t depth = atomic_load_explicit(&a->depth, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&rt->live, 1, memory_order_relaxed);
+    /* acq_rel: the stopper waiting for this depth to empty must see the
+     * exit's effects once it reads zero. */
+    if (atomic_fetch_sub_explicit(&rt->live_at_depth[depth], 1, memory_order_acq_rel) == 1) {
+        pthread_mutex_lock(&rt->stop_lock);
+        pthread_cond_broadcast(&rt->stop_cv);
+        pthread_mutex_unlock(&rt->stop_lock);
+    }
+}
+
+void tr__slot_publish_free(tr_runtime *rt, tr_actor *a)
+{
+    pthread_mutex_lock(&rt->table_lock);
+    a->free_next = rt->free_slots;
+    rt->free_slots = a;
+    pthread_mutex_unlock(&rt->table_lock);
+}
+
+/* ---- delivery ------------------------------------------------------------ */
+
+void tr__deliver(tr_ctx *ctx, tr_actor *a, tr_msg *m)
+{
+    atomic_fetch_add_explicit(&a->pushed, 1, memory_order_relaxed);
+    if (mbox_push(a, &m->link))
+        tr__schedule(ctx, a);
+}
+
+/* Resolves a reference to a live local slot. */
+static tr_err send_resolve(tr_runtime *rt, tr_ref to, tr_actor **out)
+{
+    if (to.node != rt->node)
+        return to.node == 0 ? TR_EINVAL : TR_ENOROUTE;
+    tr_actor *a = tr__actor_lookup(rt, to.id);
+    if (a == NULL)
+        return TR_ENOACTOR;
+    /* acquire: pairs with the release store in tr__slot_alloc. */
+    if (atomic_load_explicit(&a->incarnation, memory_order_acquire) != to.incarnation ||
+        (to.incarnation & 1) == 0)
+        return TR_ENOACTOR;
+    *out = a;
+    return TR_OK;
+}
+
+static tr_ref ctx_self(const tr_ctx *ctx)
+{
+    return ctx->actor != NULL ? tr__actor_ref(ctx->rt, ctx->actor) : TR_REF_NIL;
+}
+
+tr_err tr__send_system(tr_ctx *ctx, tr_ref to, tr_msg *m)
+{
+    tr_actor *a;
+    tr_err err = send_resolve(ctx->rt, to, &a);
+    if (err != TR_OK) {
+        tr__msg_release(ctx, m);
+        return err;
+    }
+    m->target_inc = to.incarnation;
+    m->flags |= MF_SYSTEM;
+    tr__deliver(ctx, a, m);
+    ctr_add(&ctx->ctr.sent, 1);
+    return TR_OK;
+}
+
+tr_err tr__signal(tr_ctx *ctx, tr_ref to, tr_ref from, uint8_t kind, uint8_t flags,
+                  uint64_t corr, const tr_reason *why)
+{
+    tr_msg *m = tr__msg_alloc(ctx);
+    if (m == NULL)
+        return TR_ENOMEM;
+    m->kind = kind;
+    m->flags = flags;
+    m->from = from;
+    m->corr = corr;
+    if (why != NULL && tr__pack_reason(m, why) != TR_OK) {
+        tr__msg_release(ctx, m);
+        return TR_ENOMEM;
+    }
+    return tr__send_system(ctx, to, m);
+}
+
+tr_err tr_send(tr_ctx *ctx, tr_ref to, tr_msg *m)
+{
+    return tr__send_user(ctx, to, m, 0, 0, 0);
+}
+
+tr_err tr__send_user(tr_ctx *ctx, tr_ref to, tr_msg *m, uint8_t flags, uint64_t corr,
+                     uint64_t deadline)
+{
+    if (ctx == NULL || m == NULL)
+        return TR_EINVAL;
+    if (m->flags & MF_NOMEM)
+        return TR_ENOMEM;
+    tr_runtime *rt = ctx->rt;
+    if (atomic_load_explicit(&rt->stopped, memory_order_relaxed))
+        return TR_ESTOPPED;
+    tr_actor *a;
+    tr_err err = send_resolve(rt, to, &a);
+    if (err != TR_OK) {
+        if (err == TR_ENOACTOR)
+            ctr_add(&ctx->ctr.dead_letters, 1);
+        return err;
+    }
+    /* A received message may be sent on: it becomes a plain user message. */
+    m->kind = MK_USER;
+    m->flags = (uint8_t)((m->flags & MF_HEAPBUF) | flags);
+    m->corr = corr;
+    m->deadline = deadline;
+    m->status = 0;
+    m->from = ctx_self(ctx);
+    m->target_inc = to.incarnation;
+
+    uint32_t limit = atomic_load_explicit(&a->limit, memory_order_relaxed);
+    if (limit != 0 &&
+        atomic_load_explicit(&a->overflow, memory_order_relaxed) != TR_OVERFLOW_DROP_OLDEST) {
+        /* Claim a place first so concurrent senders cannot overshoot. */
+        uint64_t before = atomic_fetch_add_explicit(&a->pushed, 1, memory_order_relaxed);
+        uint64_t popped = atomic_load_explicit(&a->popped_pub, memory_order_relaxed);
+        if (before - popped >= limit) {
+            atomic_fetch_sub_explicit(&a->pushed, 1, memory_order_relaxed);
+            if (atomic_load_explicit(&a->overflow, memory_order_relaxed) == TR_OVERFLOW_REJECT) {
+                ctr_add(&ctx->ctr.rejected_full, 1);
+                return TR_EFULL;
+            }
+            ctr_add(&ctx->ctr.dropped_overflow, 1);
+            ctr_add(&ctx->ctr.dead_letters, 1);
+            tr__msg_release(ctx, m);
+            return TR_OK;
+        }
+        ctr_add(&ctx->ctr.sent, 1);
+        if (mbox_push(a, &m->link))
+            tr__schedule(ctx, a);
+        return TR_OK;
+    }
+    ctr_add(&ctx->ctr.sent, 1);
+    tr__deliver(ctx, a, m);
+    return TR_OK;
+}
+
+tr_err tr_send_tag(tr_ctx *ctx, tr_ref to, const char *tag)
+{
+    tr_msg *m;
+    tr_err err = tr_msg_new(&m, ctx, tag);
+    if (err != TR_OK)
+        return err;
+    err = tr_send(ctx, to, m);
+    if (err != TR_OK)
+        tr__msg_release(ctx, m);
+    return err;
+}
+
+tr_err tr_send_int(tr_ctx *ctx, tr_ref to, const char *tag, int64_t v)
+{
+    tr_msg *m;
+    tr_err err = tr_msg_new(&m, ctx, tag);
+    if (err != TR_OK)
+        return err;
+    if ((err = tr_pack_int(m, v)) == TR_OK)
+        err = tr_send(ctx, to, m);
+    if (err != TR_OK)
+        tr__msg_release(ctx, m);
+    return err;
+}
+
+tr_err tr_send_str(tr_ctx *ctx, tr_ref to, const char *tag, const char *s)
+{
+    tr_msg *m;
+    if (s == NULL)
+        return TR_EINVAL;
+    tr_err err = tr_msg_new(&m, ctx, tag);
+    if (err != TR_OK)
+        return err;
+    if ((err = tr_pack_str(m, s)) == TR_OK)
+        err = tr_send(ctx, to, m);
+    if (err != TR_OK)
+        tr__msg_release(ctx, m);
+    return err;
+}
+
+/* ---- dead letters -------------------------------------------------------- */
+
+void tr__dead_letter(tr_ctx *ctx, tr_actor *a, tr_msg *m)
+{
+    tr_ref dead = {ctx->rt->node, a->id, m->target_inc};
+    tr_reason noproc = tr_reason_make(TR_EXIT_NOPROC, 0, NULL);
+    switch (m->kind) {
+    case MK_LINK:
+        /* The linker must learn its peer is gone, as if it had exited. */
+        tr__signal(ctx, m->from, dead, MK_EXIT, MF_LINKEXIT, 0, &noproc);
+        break;
+    case MK_MONITOR:
+        tr__signal(ctx, m->from, dead, MK_DOWN, 0, m->corr, &noproc);
+        break;
+    case MK_USER:
+        ctr_add(&ctx->ctr.dead_letters, 1);
+        if (m->flags & MF_REQUEST) {
+            /* Answer for the dead so a caller fails fast instead of waiting. */
+            tr_msg *r = tr__msg_alloc(ctx);
+            if (r != NULL) {
+                memcpy(r->tag, m->tag, sizeof r->tag);
+                r->kind = MK_REPLY;
+                r->status = TR_ENOACTOR;
+                r->corr = m->corr;
+                r->deadline = m->deadline;
+                r->from = dead;
+                tr__send_system(ctx, m->from, r);
+            }
+        }
+        break;
+    case MK_REPLY:
+        ctr_add(&ctx->ctr.late_replies, 1);
+        break;
+    default:
+        break;
+    }
+    tr__msg_release(ctx, m);
+}
+
+/* ---- the consumer's dispatch --------------------------------------------- */
+
+/* Starts a pooled incarnation from its INIT message (consumed). */
+static void actor_start(tr_ctx *ctx, tr_actor *a, tr_msg *m)
+{
+    struct init_info info;
+    memcpy(&info, m->data, sizeof info);
+    a->live_inc = m->target_inc;
+    a->beh = info.beh;
+    a->trap_exit = info.trap_exit != 0;
+    a->ext = NULL;
+    a->state = NULL;
+    tr_ref spawner = m->from;
+    tr__msg_release(ctx, m);
+    ctr_add(&ctx->ctr.delivered, 1);
+
+    if (info.link_from)
+        tr__links_add(a, spawner);
+    if (a->beh->state_size != 0) {
+        a->state = calloc(1, a->beh->state_size);
+        if (a->state == NULL) {
+            tr__msg_release(ctx, info.args);
+            ctx->exiting = true;
+            ctx->exit_reason = tr_reason_make(TR_EXIT_ERROR, TR_ENOMEM, "state allocation failed");
+            return;
+        }
+    }
+    if (a->beh->init != NULL) {
+        int rc = a->beh->init(ctx, a->state, info.args);
+        if (rc != 0 && !ctx->exiting) {
+            ctx->exiting = true;
+            ctx->exit_reason = tr_reason_make(TR_EXIT_ERROR, rc, "init failed");
+        }
+    }
+    tr__msg_release(ctx, info.args);
+}
+
+tr_msg *tr__process(tr_ctx *ctx, tr_actor *a, tr_msg *m)
+{
+    if (m->kind == MK_INIT) {
+        if (ctx->type == CTX_WORKER &&
+            atomic_load_explicit(&a->kind, memory_order_relaxed) == TR_THREAD) {
+            /* The slot's next life is a thread actor: its thread takes the
+             * consumer role from here on. */
+            tr__msg_release(ctx, m);
+            ctx->handoff = true;
+            tr__schedule(ctx, a);
+            return NULL;
+        }
+        if (ctx->type == CTX_WORKER) {
+            actor_start(ctx, a, m);
+        } else {
+            /* Thread actors start from their record; INIT only marks the
+             * boundary between the slot's previous life and this one. */
+            tr__msg_release(ctx, m);
+        }
+        return NULL;
+    }
+    if (a->live_inc == 0 || m->target_inc != a->live_inc) {
+        tr__dead_letter(ctx, a, m);
+        return NULL;
+    }
+    switch (m->kind) {
+    case MK_USER:
+        if (atomic_load_explicit(&a->discard, memory_order_relaxed) ||
+            (!(m->flags & MF_SYSTEM) &&
+             atomic_load_explicit(&a->overflow, memory_order_relaxed) == TR_OVERFLOW_DROP_OLDEST &&
+             atomic_load_explicit(&a->limit, memory_order_relaxed) != 0 &&
+             atomic_load_explicit(&a->pushed, memory_order_relaxed) - a->popped >=
+                 atomic_load_explicit(&a->limit, memory_order_relaxed))) {
+            /* Shutdown discards it, or newer messages push it out of a
+             * drop-oldest mailbox. */
+            if (!atomic_load_explicit(&a->discard, memory_order_relaxed))
+                ctr_add(&ctx->ctr.dropped_overflow, 1);
+            tr__dead_letter(ctx, a, m);
+            return NULL;
+        }
+        ctr_add(&ctx->ctr.delivered, 1);
+        return m;
+    case MK_REPLY:
+    case MK_REQ_TIMEOUT:
+        return tr__process_reply(ctx, a, m);
+    case MK_STOP:
+        tr__msg_release(ctx, m);
+        if (!ctx->exiting) {
+            ctx->exiting = true;
+            ctx->exit_reason = tr_reason_make(TR_EXIT_SHUTDOWN, 0, "runtime stopping");
+        }
+        return NULL;
+    default:
+        return tr__process_signal(ctx, a, m);
+    }
+}
+
+/* ---- exit ---------------------------------------------------------------- */
+
+void tr__finish_exit(tr_ctx *ctx)
+{
+    tr_runtime *rt = ctx->rt;
+    tr_actor *a = ctx->actor;
+    tr_reason why = ctx->exit_reason;
+    tr_ref self = tr__actor_ref(rt, a);
+
+    if (a->beh != NULL && a->beh->terminate != NULL)
+        a->beh->terminate(ctx, a->state, &why);
+
+    /* Dead from here: new sends fail fast, queued ones become dead letters. */
+    slot_mark_dead(rt, a);
+    a->live_inc = 0;
+    /* seq_cst: pairs with tr__names_register (see there). */
+    if (atomic_load_explicit(&a->has_names, memory_order_seq_cst))
+        tr__names_release_all(rt, self);
+    tr__pending_fail_all(ctx, a);
+    tr__exit_propagate(ctx, a, self, &why);
+    tr__ext_free(a);
+    free(a->state);
+    a->state = NULL;
+    a->beh = NULL;
+    ctx->exiting = false;
+    ctr_add(&ctx->ctr.exited, 1);
+    slot_count_exit(rt, a);
+    /* A worker keeps the consumer role of the dead slot (it drains it as
+     * dead letters), so the slot can be reused at once; a thread hands the
+     * role over first and frees the slot itself. */
+    if (ctx->type == CTX_WORKER)
+        tr__slot_publish_free(rt, a);
+}
+
+/* ---- spawning ------------------------------------------------------------ */
+
+struct spawn_push {
+    tr_ctx *ctx;
+    tr_actor *a;
+    tr_msg *init;
+};
+
+static void spawn_push_init(void *arg)
+{
+    struct spawn_push *sp = arg;
+    tr__deliver(sp->ctx, sp->a, sp->init);
+}
+
+static tr_err spawn_check(tr_ctx *ctx, const tr_behaviour *b, const tr_spawn_opts *o)
+{
+    if (ctx == NULL || b == NULL)
+        return TR_EINVAL;
+    if (o->kind != TR_POOLED && o->kind != TR_THREAD)
+        return TR_EINVAL;
+    if (o->kind == TR_POOLED && b->handle == NULL)
+        return TR_EINVAL;
+    if (o->kind == TR_THREAD && b->handle == NULL && b->run == NULL)
+        return TR_EINVAL;
+    if ((unsigned)o->overflow > TR_OVERFLOW_DROP_OLDEST)
+        return TR_EINVAL;
+    if (o->name != NULL) {
+        size_t n = strnlen(o->name, TR_NAME_MAX + 1);
+        if (n == 0)
+            return TR_EINVAL;
+        if (n > TR_NAME_MAX)
+            return TR_ETOOBIG;
+    }
+    return TR_OK;
+}
+
+tr_err tr_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
+                const tr_spawn_opts *opts)
+{
+    static const tr_spawn_opts defaults = TR_SPAWN_OPTS_INIT;
+    const tr_spawn_opts *o = opts != NULL ? opts : &defaults;
+    if (out == NULL)
+        return TR_EINVAL;
+    tr_err err = spawn_check(ctx, b, o);
+    if (err != TR_OK)
+        return err;
+    if (args != NULL && (args->flags & MF_NOMEM))
+        return TR_ENOMEM;
+    if (o->link && ctx->actor == NULL)
+        return TR_EINVAL;
+
+    tr_runtime *rt = ctx->rt;
+    uint16_t depth = 1;
+    if (ctx->actor != NULL && ctx->type != CTX_ATTACHED)
+        depth = (uint16_t)(atomic_load_explicit(&ctx->actor->depth, memory_order_relaxed) + 1);
+
+    tr_msg *init = tr__msg_alloc(ctx);
+    if (init == NULL)
+        return TR_ENOMEM;
+    tr_actor *a;
+    err = tr__slot_alloc(rt, &a, depth);
+    if (err != TR_OK) {
+        tr__msg_release(ctx, init);
+        return err;
+    }
+    tr_ref ref = tr__actor_ref(rt, a);
+
+    struct init_info info = {b, args, o->trap_exit, o->link};
+    atomic_store_explicit(&a->limit, o->mailbox_limit, memory_order_relaxed);
+    atomic_store_explicit(&a->overflow, (uint8_t)o->overflow, memory_order_relaxed);
+    /* The popped count survives incarnations; bounded senders compare with it. */
+    struct thread_actor *thr = NULL;
+    if (o->kind == TR_THREAD) {
+        err = tr__thread_spawn(ctx, a, &thr);
+        if (err != TR_OK)
+            goto undo;
+        thr->init = info;
+        thr->spawner = ctx_self(ctx);
+    }
+    atomic_store_explicit(&a->kind, (uint8_t)o->kind, memory_order_relaxed);
+
+    init->kind = MK_INIT;
+    init->flags = MF_SYSTEM;
+    init->from = ctx_self(ctx);
+    init->target_inc = ref.incarnation;
+    memcpy(init->data, &info, sizeof info);
+    init->len = sizeof info;
+
+    if (o->link)
+        tr__links_add(ctx->actor, ref);
+    struct spawn_push sp = {ctx, a, init};
+    if (o->name != NULL) {
+        err = tr__names_register(rt, o->name, ref, a, spawn_push_init, &sp);
+        if (err != TR_OK) {
+            if (o->link)
+                tr__links_remove(ctx->actor, ref);
+            if (thr != NULL) {
+                /* The thread never got the consumer role: let it end. */
+                atomic_store_explicit(&thr->abort, true, memory_order_release);
+                tr__thread_wake(thr);
+            }
+            atomic_store_explicit(&a->kind, TR_POOLED, memory_order_relaxed);
+            goto undo;
+        }
+    } else {
+        spawn_push_init(&sp);
+    }
+    ctr_add(&ctx->ctr.spawned, 1);
+    *out = ref;
+    return TR_OK;
+
+undo:
+    /* Nothing saw this incarnation: retire it quietly. */
+    tr__msg_release(ctx, init);
+    slot_mark_dead(rt, a);
+    slot_count_exit(rt, a);
+    tr__slot_publish_free(rt, a);
+    return err;
+}
+
+/* ---- context accessors --------------------------------------------------- */
+
+tr_ref tr_self(const tr_ctx *ctx)
+{
+    return ctx != NULL ? ctx_self(ctx) : TR_REF_NIL;
+}
+
+tr_runtime *tr_ctx_runtime(const tr_ctx *ctx)
+{
+    return ctx != NULL ? ctx->rt : NULL;
+}
+
+tr_actor_kind tr_ctx_kind(const tr_ctx *ctx)
+{
+    return (ctx != NULL && ctx->type == CTX_WORKER) ? TR_POOLED : TR_THREAD;
+}
+
+void tr_stop_self(tr_ctx *ctx, const tr_reason *why)
+{
+    if (ctx == NULL || ctx->actor == NULL || ctx->exiting)
+        return;
+    ctx->exiting = true;
+    ctx->exit_reason = why != NULL ? *why : tr_reason_make(TR_EXIT_NORMAL, 0, NULL);
+}

@@ -1,0 +1,210 @@
+/*
+ * request.c — request/reply: asynchronous requests with continuations,
+ * blocking calls for threads, replies, deadlines and late replies.
+ *
+ * A request carries a correlation id and a deadline. The requester keeps a
+ * short list of open requests (consumer-owned) and a timer per request that
+ * delivers MK_REQ_TIMEOUT; whichever of reply and timeout comes first ends
+ * the request, the other is dropped. A reply after the deadline is never
+ * delivered. This file must not block a worker.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct pending {
+    struct pending *next;
+    uint64_t corr;
+    uint64_t deadline;
+    tr_reply_fn fn;
+    void *udata;
+    tr_timer_id timer;
+};
+
+static struct pending *pending_take(tr_actor *a, uint64_t corr)
+{
+    if (a->ext == NULL)
+        return NULL;
+    for (struct pending **pp = &a->ext->pending; *pp != NULL; pp = &(*pp)->next) {
+        struct pending *p = *pp;
+        if (p->corr == corr) {
+            *pp = p->next;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static struct pending *pending_find(tr_actor *a, uint64_t corr)
+{
+    for (struct pending *p = a->ext != NULL ? a->ext->pending : NULL; p != NULL; p = p->next)
+        if (p->corr == corr)
+            return p;
+    return NULL;
+}
+
+static void run_continuation(tr_ctx *ctx, tr_actor *a, struct pending *p, const tr_msg *reply,
+                             tr_err status)
+{
+    int rc = p->fn(ctx, a->state, reply, status, p->udata);
+    free(p);
+    if (rc != 0 && !ctx->exiting) {
+        ctx->exiting = true;
+        ctx->exit_reason = tr_reason_make(TR_EXIT_ERROR, rc, "request continuation failed");
+    }
+}
+
+tr_msg *tr__process_reply(tr_ctx *ctx, tr_actor *a, tr_msg *m)
+{
+    if (m->kind == MK_REQ_TIMEOUT) {
+        struct pending *p = pending_take(a, m->corr);
+        tr__msg_release(ctx, m);
+        if (p != NULL)
+            run_continuation(ctx, a, p, NULL, TR_ETIMEDOUT);
+        return NULL;
+    }
+    /* MK_REPLY: late ones are dropped whoever was waiting. */
+    if (m->deadline != 0 && tr__now_ns() > m->deadline) {
+        ctr_add(&ctx->ctr.late_replies, 1);
+        tr__msg_release(ctx, m);
+        return NULL;
+    }
+    if (tr__thread_take_reply(ctx, m))
+        return NULL;
+    struct pending *p = pending_find(a, m->corr);
+    if (p == NULL) {
+        ctr_add(&ctx->ctr.late_replies, 1);
+        tr__msg_release(ctx, m);
+        return NULL;
+    }
+    pending_take(a, m->corr);
+    tr__timer_cancel(ctx->rt, p->timer);
+    ctr_add(&ctx->ctr.delivered, 1);
+    tr_err status = (tr_err)m->status;
+    run_continuation(ctx, a, p, status == TR_OK ? m : NULL, status);
+    tr__msg_release(ctx, m);
+    return NULL;
+}
+
+void tr__pending_fail_all(tr_ctx *ctx, tr_actor *a)
+{
+    if (a->ext == NULL)
+        return;
+    struct pending *p = a->ext->pending;
+    a->ext->pending = NULL;
+    while (p != NULL) {
+        struct pending *next = p->next;
+        if (ctx != NULL)
+            tr__timer_cancel(ctx->rt, p->timer);
+        free(p);
+        p = next;
+    }
+}
+
+static uint64_t deadline_in(uint32_t timeout_ms)
+{
+    return tr__now_ns() + (uint64_t)timeout_ms * 1000000u;
+}
+
+tr_err tr_request(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms,
+                  tr_reply_fn on_reply, void *udata)
+{
+    if (ctx == NULL || req == NULL || on_reply == NULL || ctx->actor == NULL ||
+        ctx->type == CTX_TIMER)
+        return TR_EINVAL;
+    if (req->flags & MF_NOMEM)
+        return TR_ENOMEM;
+    tr_runtime *rt = ctx->rt;
+    struct actor_ext *e = tr__ext(ctx->actor);
+    struct pending *p = malloc(sizeof *p);
+    tr_msg *tmo = tr__msg_alloc(ctx);
+    if (e == NULL || p == NULL || tmo == NULL) {
+        free(p);
+        tr__msg_release(ctx, tmo);
+        return TR_ENOMEM;
+    }
+    p->corr = atomic_fetch_add_explicit(&rt->next_corr, 1, memory_order_relaxed);
+    p->deadline = deadline_in(timeout_ms);
+    p->fn = on_reply;
+    p->udata = udata;
+    tmo->kind = MK_REQ_TIMEOUT;
+    tmo->corr = p->corr;
+    memcpy(tmo->tag, "tr.timeout", sizeof "tr.timeout");
+    tr_err err = tr__timer_add(rt, tr_self(ctx), tmo, p->deadline, 0, &p->timer);
+    if (err != TR_OK) {
+        free(p);
+        tr__msg_release(ctx, tmo);
+        return err;
+    }
+    err = tr__send_user(ctx, to, req, MF_REQUEST, p->corr, p->deadline);
+    if (err != TR_OK) {
+        tr__timer_cancel(rt, p->timer);
+        free(p);
+        return err;
+    }
+    p->next = e->pending;
+    e->pending = p;
+    return TR_OK;
+}
+
+tr_err tr_call(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_msg **reply)
+{
+    if (ctx == NULL || req == NULL || reply == NULL)
+        return TR_EINVAL;
+    if (ctx->type == CTX_WORKER)
+        return TR_EWOULDBLOCK;
+    if (ctx->type == CTX_TIMER)
+        return TR_EWRONGKIND;
+    if (ctx->thr->stopped || ctx->exiting)
+        return TR_ESTOPPED;
+    if (req->flags & MF_NOMEM)
+        return TR_ENOMEM;
+    uint64_t corr = atomic_fetch_add_explicit(&ctx->rt->next_corr, 1, memory_order_relaxed);
+    uint64_t deadline = deadline_in(timeout_ms);
+    tr_err err = tr__send_user(ctx, to, req, MF_REQUEST, corr, deadline);
+    if (err != TR_OK)
+        return err;
+    *reply = NULL;
+    return tr__thread_wait_reply(ctx, corr, deadline, reply);
+}
+
+/* Sends reply as the answer to request; consumes reply in every case. */
+static tr_err reply_send(tr_ctx *ctx, const tr_msg *request, tr_msg *reply, tr_err status)
+{
+    if (request->deadline != 0 && tr__now_ns() > request->deadline) {
+        ctr_add(&ctx->ctr.late_replies, 1);
+        tr__msg_release(ctx, reply);
+        return TR_ETIMEDOUT;
+    }
+    reply->kind = MK_REPLY;
+    reply->flags &= MF_HEAPBUF;
+    reply->status = (int16_t)status;
+    reply->corr = request->corr;
+    reply->deadline = request->deadline;
+    reply->from = tr_self(ctx);
+    return tr__send_system(ctx, request->from, reply);
+}
+
+tr_err tr_reply(tr_ctx *ctx, const tr_msg *request, tr_msg *reply)
+{
+    if (ctx == NULL || request == NULL || reply == NULL || !tr_msg_is_request(request))
+        return TR_EINVAL;
+    if (reply->flags & MF_NOMEM) {
+        tr__msg_release(ctx, reply);
+        return TR_ENOMEM;
+    }
+    return reply_send(ctx, request, reply, TR_OK);
+}
+
+tr_err tr_reply_error(tr_ctx *ctx, const tr_msg *request, tr_err status)
+{
+    if (ctx == NULL || request == NULL || !tr_msg_is_request(request) || status == TR_OK ||
+        (unsigned)status >= TR_ERR_COUNT_)
+        return TR_EINVAL;
+    tr_msg *r = tr__msg_alloc(ctx);
+    if (r == NULL)
+        return TR_ENOMEM;
+    memcpy(r->tag, request->tag, sizeof r->tag);
+    return reply_send(ctx, request, r, status);
+}

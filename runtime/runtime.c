@@ -1,0 +1,218 @@
+/*
+ * runtime.c — a runtime's life: start, ordered stop, free, and counters.
+ *
+ * Everything a runtime owns hangs off its handle; several runtimes can live
+ * in one process. Stop goes by spawn depth, deepest first, so an actor's
+ * children have terminated before it is told to stop. This file must not
+ * run actors itself.
+ */
+#include "mailbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+static uint64_t node_id_new(void)
+{
+    uint64_t id = 0;
+    if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
+        id = tr__now_ns() ^ ((uint64_t)getpid() << 32);
+    return id != 0 ? id : 1;
+}
+
+tr_err tr_runtime_start(tr_runtime **out, const tr_runtime_opts *opts)
+{
+    static const tr_runtime_opts defaults = TR_RUNTIME_OPTS_INIT;
+    const tr_runtime_opts *o = opts != NULL ? opts : &defaults;
+    if (out == NULL || o->workers > 1024)
+        return TR_EINVAL;
+    if (o->node_name != NULL && strlen(o->node_name) >= sizeof ((tr_runtime *)0)->name)
+        return TR_ETOOBIG;
+    tr_runtime *rt = calloc(1, sizeof *rt);
+    if (rt == NULL)
+        return TR_ENOMEM;
+    rt->node = node_id_new();
+    snprintf(rt->name, sizeof rt->name, "%s", o->node_name != NULL ? o->node_name : "troupe");
+    rt->batch = o->batch != 0 ? o->batch : 64;
+    rt->spin_ns = (o->spin_us != 0 ? o->spin_us : 50) * 1000u;
+    atomic_store(&rt->next_corr, 1);
+    pthread_mutex_init(&rt->table_lock, NULL);
+    pthread_mutex_init(&rt->stop_lock, NULL);
+    pthread_cond_init(&rt->stop_cv, NULL);
+    pthread_mutex_init(&rt->ctx_lock, NULL);
+    pthread_mutex_init(&rt->pool_lock, NULL);
+    rt->stop_ctx.rt = rt;
+    rt->stop_ctx.type = CTX_TIMER;
+
+    uint32_t workers = o->workers;
+    if (workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        workers = n > 0 ? (uint32_t)n : 1;
+    }
+    tr_err err = tr__names_init(rt);
+    if (err == TR_OK)
+        err = tr__timers_start(rt);
+    if (err == TR_OK)
+        err = tr__sched_start(rt, workers);
+    if (err != TR_OK) {
+        rt->stopping = true;
+        atomic_store(&rt->stopped, true);
+        rt->stop_done = true;
+        tr_runtime_free(rt);
+        return err;
+    }
+    *out = rt;
+    return TR_OK;
+}
+
+/* Sends STOP to every live actor at depth d (all depths when d < 0). */
+static void stop_depth(tr_runtime *rt, int d, tr_stop_mode mode)
+{
+    uint32_t n = atomic_load_explicit(&rt->nslots, memory_order_acquire);
+    for (uint32_t id = 0; id < n; id++) {
+        tr_actor *a = tr__actor_lookup(rt, id);
+        uint32_t inc = atomic_load_explicit(&a->incarnation, memory_order_acquire);
+        if ((inc & 1) == 0 || atomic_load_explicit(&a->depth, memory_order_relaxed) != d)
+            continue;
+        if (mode == TR_STOP_DISCARD)
+            atomic_store_explicit(&a->discard, 1, memory_order_relaxed);
+        tr_ref ref = {rt->node, id, inc};
+        tr__signal(&rt->stop_ctx, ref, TR_REF_NIL, MK_STOP, MF_SYSTEM, 0, NULL);
+    }
+}
+
+static void wait_depth_empty(tr_runtime *rt, int d)
+{
+    pthread_mutex_lock(&rt->stop_lock);
+    /* acquire: pairs with slot_count_exit's acq_rel decrement. */
+    while (atomic_load_explicit(&rt->live_at_depth[d], memory_order_acquire) != 0)
+        pthread_cond_wait(&rt->stop_cv, &rt->stop_lock);
+    pthread_mutex_unlock(&rt->stop_lock);
+}
+
+tr_err tr_runtime_stop(tr_runtime *rt, tr_stop_mode mode)
+{
+    if (rt == NULL || (mode != TR_STOP_DRAIN && mode != TR_STOP_DISCARD))
+        return TR_EINVAL;
+    if (tr__on_runtime_thread(rt))
+        return TR_EWOULDBLOCK;
+    pthread_mutex_lock(&rt->table_lock);
+    bool already = rt->stopping;
+    rt->stopping = true;
+    pthread_mutex_unlock(&rt->table_lock);
+    if (already) {
+        pthread_mutex_lock(&rt->stop_lock);
+        while (!rt->stop_done)
+            pthread_cond_wait(&rt->stop_cv, &rt->stop_lock);
+        pthread_mutex_unlock(&rt->stop_lock);
+        return TR_OK;
+    }
+    int maxd = (int)atomic_load_explicit(&rt->max_depth, memory_order_relaxed);
+    for (int d = maxd; d >= 1; d--) {
+        stop_depth(rt, d, mode);
+        wait_depth_empty(rt, d);
+    }
+    /* Attached threads are the user's: tell them, do not wait for them. */
+    stop_depth(rt, 0, mode);
+    tr__timers_stop(rt);
+    atomic_store_explicit(&rt->stopped, true, memory_order_release);
+    tr__sched_stop(rt);
+    tr__threads_join_all(rt);
+    pthread_mutex_lock(&rt->stop_lock);
+    rt->stop_done = true;
+    pthread_cond_broadcast(&rt->stop_cv);
+    pthread_mutex_unlock(&rt->stop_lock);
+    return TR_OK;
+}
+
+/* Frees what is still queued in a slot (after every thread is gone). */
+static void slot_free_leftovers(tr_actor *a)
+{
+    mbox_node *n = a->tail;
+    while (n != NULL) {
+        mbox_node *next = atomic_load_explicit(&n->next, memory_order_relaxed);
+        if (n != &a->stub)
+            tr__msg_release(NULL, (tr_msg *)n);
+        n = next;
+    }
+    a->tail = &a->stub;
+    tr__pending_fail_all(NULL, a);
+    tr__ext_free(a);
+    free(a->state);
+    a->state = NULL;
+}
+
+void tr_runtime_free(tr_runtime *rt)
+{
+    if (rt == NULL)
+        return;
+    if (!rt->stop_done)
+        tr_runtime_stop(rt, TR_STOP_DRAIN);
+    tr__timers_free(rt);
+    uint32_t n = atomic_load_explicit(&rt->nslots, memory_order_relaxed);
+    for (uint32_t id = 0; id < n; id++)
+        slot_free_leftovers(tr__actor_lookup(rt, id));
+    for (uint32_t c = 0; c < TABLE_MAX_CHUNKS; c++)
+        free(atomic_load_explicit(&rt->chunks[c], memory_order_relaxed));
+    tr__threads_free(rt);
+    tr__sched_free(rt);
+    tr__names_free(rt);
+    tr__msg_cache_drain(rt, &rt->stop_ctx.cache);
+    tr__msg_pool_free(rt);
+    pthread_mutex_destroy(&rt->table_lock);
+    pthread_mutex_destroy(&rt->stop_lock);
+    pthread_cond_destroy(&rt->stop_cv);
+    pthread_mutex_destroy(&rt->ctx_lock);
+    pthread_mutex_destroy(&rt->pool_lock);
+    free(rt);
+}
+
+uint64_t tr_runtime_node(const tr_runtime *rt) { return rt != NULL ? rt->node : 0; }
+const char *tr_runtime_name(const tr_runtime *rt) { return rt != NULL ? rt->name : ""; }
+uint32_t tr_runtime_workers(const tr_runtime *rt) { return rt != NULL ? tr__sched_workers(rt) : 0; }
+
+void tr__counters_fold(ctr_set *into, const ctr_set *from)
+{
+#define FOLD(f)                                                                                    \
+    atomic_store_explicit(&into->f,                                                                \
+                          atomic_load_explicit(&into->f, memory_order_relaxed) +                   \
+                              atomic_load_explicit(&from->f, memory_order_relaxed),                \
+                          memory_order_relaxed)
+    FOLD(spawned);
+    FOLD(exited);
+    FOLD(sent);
+    FOLD(delivered);
+    FOLD(dead_letters);
+    FOLD(dropped_overflow);
+    FOLD(rejected_full);
+    FOLD(late_replies);
+    FOLD(timers_fired);
+#undef FOLD
+    ctr_max(&into->max_depth, atomic_load_explicit(&from->max_depth, memory_order_relaxed));
+}
+
+tr_err tr_runtime_counters(tr_counters *out, tr_runtime *rt)
+{
+    if (out == NULL || rt == NULL)
+        return TR_EINVAL;
+    ctr_set sum;
+    memset(&sum, 0, sizeof sum);
+    tr__sched_counters(rt, &sum);
+    tr__threads_counters(rt, &sum);
+    tr__timers_counters(rt, &sum);
+    tr__counters_fold(&sum, &rt->stop_ctx.ctr);
+    out->spawned = atomic_load(&sum.spawned);
+    out->exited = atomic_load(&sum.exited);
+    out->sent = atomic_load(&sum.sent);
+    out->delivered = atomic_load(&sum.delivered);
+    out->dead_letters = atomic_load(&sum.dead_letters);
+    out->dropped_overflow = atomic_load(&sum.dropped_overflow);
+    out->rejected_full = atomic_load(&sum.rejected_full);
+    out->late_replies = atomic_load(&sum.late_replies);
+    out->timers_fired = atomic_load(&sum.timers_fired);
+    out->max_mailbox_depth = atomic_load(&sum.max_depth);
+    out->live_actors = atomic_load(&rt->live);
+    return TR_OK;
+}
