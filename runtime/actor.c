@@ -83,7 +83,8 @@ tr_err tr__slot_alloc(tr_runtime *rt, tr_actor **out, uint16_t depth)
     atomic_store_explicit(&a->discard, 0, memory_order_relaxed);
     atomic_store_explicit(&a->has_names, 0, memory_order_relaxed);
     atomic_fetch_add_explicit(&rt->live_at_depth[depth], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&rt->live, 1, memory_order_relaxed);
+    if (depth != 0) /* depth 0 is an attached thread, not an actor */
+        atomic_fetch_add_explicit(&rt->live, 1, memory_order_relaxed);
     if (depth > atomic_load_explicit(&rt->max_depth, memory_order_relaxed))
         atomic_store_explicit(&rt->max_depth, depth, memory_order_relaxed);
     pthread_mutex_unlock(&rt->table_lock);
@@ -102,7 +103,8 @@ static void slot_mark_dead(tr_runtime *rt, tr_actor *a)
 static void slot_count_exit(tr_runtime *rt, tr_actor *a)
 {
     uint16_t depth = atomic_load_explicit(&a->depth, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&rt->live, 1, memory_order_relaxed);
+    if (depth != 0)
+        atomic_fetch_sub_explicit(&rt->live, 1, memory_order_relaxed);
     /* acq_rel: the stopper waiting for this depth to empty must see the
      * exit's effects once it reads zero. */
     if (atomic_fetch_sub_explicit(&rt->live_at_depth[depth], 1, memory_order_acq_rel) == 1) {
@@ -124,7 +126,10 @@ void tr__slot_publish_free(tr_runtime *rt, tr_actor *a)
 
 void tr__deliver(tr_ctx *ctx, tr_actor *a, tr_msg *m)
 {
-    atomic_fetch_add_explicit(&a->pushed, 1, memory_order_relaxed);
+    /* Only user messages count towards depth and bounds: the control lane
+     * is never limited. */
+    if (!(m->flags & MF_SYSTEM))
+        atomic_fetch_add_explicit(&a->pushed, 1, memory_order_relaxed);
     if (mbox_push(a, &m->link))
         tr__schedule(ctx, a);
 }
@@ -333,7 +338,6 @@ static void actor_start(tr_ctx *ctx, tr_actor *a, tr_msg *m)
     a->state = NULL;
     tr_ref spawner = m->from;
     tr__msg_release(ctx, m);
-    ctr_add(&ctx->ctr.delivered, 1);
 
     if (info.link_from)
         tr__links_add(a, spawner);
@@ -359,6 +363,12 @@ static void actor_start(tr_ctx *ctx, tr_actor *a, tr_msg *m)
 tr_msg *tr__process(tr_ctx *ctx, tr_actor *a, tr_msg *m)
 {
     if (m->kind == MK_INIT) {
+        /* An INIT whose incarnation already ended (a thread that exited
+         * before it read its mailbox) marks nothing any more. */
+        if (m->target_inc != atomic_load_explicit(&a->incarnation, memory_order_acquire)) {
+            tr__msg_release(ctx, m);
+            return NULL;
+        }
         if (ctx->type == CTX_WORKER &&
             atomic_load_explicit(&a->kind, memory_order_relaxed) == TR_THREAD) {
             /* The slot's next life is a thread actor: its thread takes the
@@ -383,17 +393,8 @@ tr_msg *tr__process(tr_ctx *ctx, tr_actor *a, tr_msg *m)
     }
     switch (m->kind) {
     case MK_USER:
-        if (atomic_load_explicit(&a->discard, memory_order_relaxed) ||
-            (!(m->flags & MF_SYSTEM) &&
-             atomic_load_explicit(&a->overflow, memory_order_relaxed) == TR_OVERFLOW_DROP_OLDEST &&
-             atomic_load_explicit(&a->limit, memory_order_relaxed) != 0 &&
-             atomic_load_explicit(&a->pushed, memory_order_relaxed) - a->popped >=
-                 atomic_load_explicit(&a->limit, memory_order_relaxed))) {
-            /* Shutdown discards it, or newer messages push it out of a
-             * drop-oldest mailbox. */
-            if (!atomic_load_explicit(&a->discard, memory_order_relaxed))
-                ctr_add(&ctx->ctr.dropped_overflow, 1);
-            tr__dead_letter(ctx, a, m);
+        if (atomic_load_explicit(&a->discard, memory_order_relaxed)) {
+            tr__dead_letter(ctx, a, m); /* shutdown discards what is queued */
             return NULL;
         }
         ctr_add(&ctx->ctr.delivered, 1);
@@ -411,6 +412,23 @@ tr_msg *tr__process(tr_ctx *ctx, tr_actor *a, tr_msg *m)
     default:
         return tr__process_signal(ctx, a, m);
     }
+}
+
+bool tr__overflowed(tr_actor *a, const tr_msg *m)
+{
+    if (m->flags & MF_SYSTEM)
+        return false;
+    uint32_t limit = atomic_load_explicit(&a->limit, memory_order_relaxed);
+    return limit != 0 &&
+           atomic_load_explicit(&a->overflow, memory_order_relaxed) == TR_OVERFLOW_DROP_OLDEST &&
+           atomic_load_explicit(&a->pushed, memory_order_relaxed) - a->popped > limit;
+}
+
+void tr__popped(tr_actor *a, uint64_t n)
+{
+    a->popped += n;
+    /* relaxed: bounded senders read it as an estimate that only lags. */
+    atomic_store_explicit(&a->popped_pub, a->popped, memory_order_relaxed);
 }
 
 /* ---- exit ---------------------------------------------------------------- */
@@ -438,7 +456,8 @@ void tr__finish_exit(tr_ctx *ctx)
     a->state = NULL;
     a->beh = NULL;
     ctx->exiting = false;
-    ctr_add(&ctx->ctr.exited, 1);
+    if (ctx->type != CTX_ATTACHED)
+        ctr_add(&ctx->ctr.exited, 1);
     slot_count_exit(rt, a);
     /* A worker keeps the consumer role of the dead slot (it drains it as
      * dead letters), so the slot can be reused at once; a thread hands the

@@ -298,6 +298,11 @@ tr_err tr__signal(tr_ctx *ctx, tr_ref to, tr_ref from, uint8_t kind, uint8_t fla
  * to hand to user code (a user message, or a trapped EXIT / DOWN) or NULL
  * when the runtime consumed it. */
 tr_msg *tr__process(tr_ctx *ctx, tr_actor *a, tr_msg *m);
+/* True when m, a user message at the head of a drop-oldest mailbox, is
+ * older than the newest `limit` messages and must go. Consumer only. */
+bool tr__overflowed(tr_actor *a, const tr_msg *m);
+/* Records that n user messages left the mailbox (received or disposed). */
+void tr__popped(tr_actor *a, uint64_t n);
 /* Runs terminate and all exit duties of ctx->actor with ctx->exit_reason. */
 void tr__finish_exit(tr_ctx *ctx);
 /* Allocates a slot for a new incarnation (table lock). */

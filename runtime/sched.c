@@ -248,9 +248,17 @@ static void run_actor(struct worker *w, tr_actor *a)
         mbox_node *node = mbox_pop(a);
         if (node == NULL)
             break;
-        a->popped++;
-        atomic_store_explicit(&a->popped_pub, a->popped, memory_order_relaxed);
-        tr_msg *m = tr__process(ctx, a, (tr_msg *)node);
+        tr_msg *m = (tr_msg *)node;
+        bool user = !(m->flags & MF_SYSTEM);
+        if (user && tr__overflowed(a, m)) {
+            tr__popped(a, 1);
+            ctr_add(&ctx->ctr.dropped_overflow, 1);
+            tr__dead_letter(ctx, a, m);
+            continue;
+        }
+        m = tr__process(ctx, a, m);
+        if (user)
+            tr__popped(a, 1);
         if (ctx->handoff) {
             ctx->actor = NULL;
             return;

@@ -138,15 +138,39 @@ static void thr_pump(tr_ctx *ctx)
     struct thread_actor *t = ctx->thr;
     tr_actor *a = ctx->actor;
     mbox_node *node;
+    uint64_t depth = atomic_load_explicit(&a->pushed, memory_order_relaxed) - a->popped;
+    ctr_max(&ctx->ctr.max_depth, depth);
     while (!ctx->exiting && (node = mbox_pop(a)) != NULL) {
-        a->popped++;
-        atomic_store_explicit(&a->popped_pub, a->popped, memory_order_relaxed);
-        tr_msg *m = tr__process(ctx, a, (tr_msg *)node);
+        tr_msg *m = (tr_msg *)node;
+        bool user = !(m->flags & MF_SYSTEM);
+        if (user && tr__overflowed(a, m)) {
+            /* The save queue holds the oldest unreceived messages. */
+            tr_msg *old = t->save_head;
+            if (old != NULL && old->kind == MK_USER && !(old->flags & MF_SYSTEM)) {
+                save_unlink(t, NULL, old);
+                save_append(t, m);
+                m = old;
+            }
+            tr__popped(a, 1);
+            ctr_add(&ctx->ctr.dropped_overflow, 1);
+            tr__dead_letter(ctx, a, m);
+            continue;
+        }
+        m = tr__process(ctx, a, m);
         if (m != NULL)
-            save_append(t, m);
+            save_append(t, m); /* a user message counts as queued until received */
+        else if (user)
+            tr__popped(a, 1);
     }
     if (ctx->exiting)
         t->stopped = true;
+}
+
+/* A message leaves the save queue for the user: it no longer counts. */
+static void thr_took(tr_actor *a, const tr_msg *m)
+{
+    if (m->kind == MK_USER && !(m->flags & MF_SYSTEM))
+        tr__popped(a, 1);
 }
 
 static bool thr_matches(const tr_msg *m, const char *tag, tr_match_fn match, void *udata)
@@ -179,6 +203,7 @@ tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata,
         for (; m != NULL; prev = m, m = save_next(m)) {
             if (thr_matches(m, tag, match, udata)) {
                 save_unlink(t, prev, m);
+                thr_took(ctx->actor, m);
                 *out = m;
                 return TR_OK;
             }
@@ -323,6 +348,7 @@ static void thr_leave(struct thread_actor *t)
     while (t->save_head != NULL) {
         tr_msg *m = t->save_head;
         t->save_head = save_next(m);
+        thr_took(a, m);
         m->target_inc = 0; /* never matches: counted as a dead letter */
         tr__dead_letter(ctx, a, m);
     }
@@ -372,7 +398,6 @@ static void *thr_main(void *arg)
     a->state = NULL;
     if (t->init.link_from)
         tr__links_add(a, t->spawner);
-    ctr_add(&ctx->ctr.delivered, 1);
 
     int rc = 0;
     if (b->state_size != 0 && (a->state = calloc(1, b->state_size)) == NULL) {
