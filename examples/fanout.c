@@ -22,6 +22,7 @@ enum {
     SIDE = 100,
     CELLS = SIDE * SIDE,
     ACTORS = 8,
+    WINDOW = 8 * ACTORS, /* tasks in flight at once */
     GENERATIONS = 3
 };
 
@@ -68,15 +69,46 @@ static const tr_behaviour worker_behaviour = {.name = "life-worker", .handle = w
 
 typedef struct dispatcher {
     tr_ref workers[ACTORS];
-    tr_ref main;             /* who gets each generation */
-    uint8_t grid[CELLS];     /* the generation being computed from */
-    uint8_t next[CELLS];     /* filled in by the continuations */
-    int pending, generation; /* answers still due; generations done */
+    tr_ref main;         /* who gets each generation */
+    uint8_t grid[CELLS]; /* the generation being computed from */
+    uint8_t next[CELLS]; /* filled in by the continuations */
+    int sent, answered;  /* tasks of the current generation */
+    int generation;      /* generations done */
 } dispatcher;
 
-static tr_err fan_out(tr_ctx *ctx, dispatcher *d);
+static int on_cell(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err status, void *udata);
 
-/* One answer came back; udata is the cell's index. */
+/* Sends the next cell's task as a request to a worker, round-robin. */
+static tr_err send_task(tr_ctx *ctx, dispatcher *d)
+{
+    int i = d->sent;
+    tr_msg *task = NULL;
+    tr_err err = tr_msg_new(&task, ctx, "cell");
+
+    if (err == TR_OK && (err = tr_pack_int(task, neighbourhood(d->grid, i))) == TR_OK)
+        err = tr_request(ctx, d->workers[i % ACTORS], task, 30000, on_cell, (void *)(uintptr_t)i);
+    if (err != TR_OK) {
+        tr_msg_free(task);
+        return err;
+    }
+    d->sent++;
+    return TR_OK;
+}
+
+/* Starts a generation with WINDOW tasks in flight: enough to keep every
+ * worker busy without queueing the whole generation at once. */
+static tr_err start_generation(tr_ctx *ctx, dispatcher *d)
+{
+    tr_err err = TR_OK;
+
+    d->sent = d->answered = 0;
+    for (int i = 0; i < WINDOW && err == TR_OK; i++)
+        err = send_task(ctx, d);
+    return err;
+}
+
+/* One answer came back; udata is the cell's index. Each answer sends the
+ * next task, and the last answer of a generation reports it to main. */
 static int on_cell(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err status, void *udata)
 {
     dispatcher *d = state;
@@ -87,7 +119,10 @@ static int on_cell(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err status,
     if (status != TR_OK || (status = tr_msg_int(reply, &alive)) != TR_OK)
         return status; /* a lost task: the dispatcher exits and main notices */
     d->next[(uintptr_t)udata] = (uint8_t)alive;
-    if (--d->pending > 0)
+    d->answered++;
+    if (d->sent < CELLS)
+        return send_task(ctx, d);
+    if (d->answered < CELLS)
         return TR_OK;
     memcpy(d->grid, d->next, CELLS);
     d->generation++;
@@ -98,25 +133,7 @@ static int on_cell(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err status,
         tr_msg_free(gen);
         return err;
     }
-    return d->generation < GENERATIONS ? fan_out(ctx, d) : TR_OK;
-}
-
-/* Sends one request per cell to the workers, round-robin. */
-static tr_err fan_out(tr_ctx *ctx, dispatcher *d)
-{
-    for (int i = 0; i < CELLS; i++) {
-        tr_msg *task = NULL;
-        tr_err err = tr_msg_new(&task, ctx, "cell");
-        if (err == TR_OK && (err = tr_pack_int(task, neighbourhood(d->grid, i))) == TR_OK)
-            err =
-                tr_request(ctx, d->workers[i % ACTORS], task, 30000, on_cell, (void *)(uintptr_t)i);
-        if (err != TR_OK) {
-            tr_msg_free(task);
-            return err;
-        }
-        d->pending++;
-    }
-    return TR_OK;
+    return d->generation < GENERATIONS ? start_generation(ctx, d) : TR_OK;
 }
 
 /* "start" carries the first grid; the workers are the dispatcher's children. */
@@ -136,7 +153,7 @@ static int dispatcher_handle(tr_ctx *ctx, void *state, const tr_msg *m)
     for (int w = 0; w < ACTORS; w++)
         if ((err = tr_spawn(&d->workers[w], ctx, &worker_behaviour, NULL, NULL)) != TR_OK)
             return err;
-    return fan_out(ctx, d);
+    return start_generation(ctx, d);
 }
 
 static const tr_behaviour dispatcher_behaviour = {

@@ -123,7 +123,8 @@ static void save_unlink(struct thread_actor *t, tr_msg *prev, tr_msg *m)
 {
     tr_msg *next = save_next(m);
     if (prev != NULL)
-        atomic_store_explicit(&prev->link.next, &next->link, memory_order_relaxed);
+        atomic_store_explicit(&prev->link.next, next != NULL ? &next->link : NULL,
+                              memory_order_relaxed);
     else
         t->save_head = next;
     if (t->save_tail == m)
