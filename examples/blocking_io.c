@@ -9,7 +9,7 @@
  * the loop runs.
  *
  * troupe idiom: the worker pool is the event loop, so pooled handlers never
- * block. Code that must block — plain read(2)/write(2), sleeps, a legacy
+ * block. Code that must block — file reads and writes, sleeps, a legacy
  * library — runs in thread actors (spawn option kind = TR_THREAD): each has
  * its own OS thread, and the sender cannot tell the difference. Here four
  * readers write a file, nap, and read it back, while main keeps calling a
@@ -144,7 +144,7 @@ int main(void)
     const char *tmp = getenv("TMPDIR");
     int reports = 0, good = 0, pings = 0, rc = 1;
 
-    snprintf(dir, sizeof dir, "%s/troupe-blocking-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+    snprintf(dir, sizeof dir, "%s/troupe-blocking-XXXXXX", tmp != NULL && *tmp ? tmp : P_tmpdir);
     if (mkdtemp(dir) == NULL) {
         perror("blocking_io: mkdtemp");
         return 1;

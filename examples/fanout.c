@@ -8,10 +8,11 @@
  *
  * troupe idiom: a fixed set of pooled actors does the work, and the
  * runtime's few worker threads run them. A dispatcher actor fans each cell
- * out round-robin as a tr_request and gathers the answers in the
- * continuation, which runs on the dispatcher itself, one at a time, so the
- * grid it fills needs no lock. When a generation is complete it sends the
- * grid to main, which checks every cell against a plain sequential step.
+ * out round-robin as a tr_request, keeping a window of requests in flight,
+ * and gathers the answers in the continuation, which runs on the dispatcher
+ * itself, one at a time, so the grid it fills needs no lock. When a
+ * generation is complete it sends the grid to main, which checks every cell
+ * against a plain sequential step.
  */
 #include <troupe.h>
 

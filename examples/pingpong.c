@@ -125,8 +125,8 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
 
     double secs = seconds_between(&t0, &t1);
-    printf("pingpong: %lld round trips between two pooled actors on %u worker thread(s)\n",
-           (long long)played, tr_runtime_workers(rt));
+    printf("pingpong: %lld round trip%s between two pooled actors on %u worker thread(s)\n",
+           (long long)played, played == 1 ? "" : "s", tr_runtime_workers(rt));
     printf("pingpong: %.3f ms in all, %.0f ns per round trip (two messages each)\n", secs * 1e3,
            secs * 1e9 / (double)played);
 

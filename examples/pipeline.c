@@ -10,13 +10,15 @@
  * (mailbox_limit) with the reject policy: a send to a full stage fails with
  * TR_EFULL and the sender keeps its message. main, the source, backs off and
  * retries. A stage cannot sleep — a pooled handler must not block — so it
- * keeps what the next stage had no room for in a short "held" list, oldest
- * first, and retries on a 1 ms timer tick (timer messages use the control
- * lane, so a full mailbox never drops them). The waiting work piles up in
- * front of the slow stage, where it belongs. For data where only the newest
- * matters (sensor readings, video frames) TR_OVERFLOW_DROP_OLDEST makes the
- * same bound throw stale items away instead, and nobody waits; this example
- * must deliver every item, so it rejects.
+ * keeps what the next stage had no room for in a "held" list, oldest first,
+ * and retries on a 1 ms timer tick (timer messages use the control lane, so
+ * a full mailbox never drops them). Unlike a blocked Queue.put, a stage
+ * keeps taking items meanwhile, so work waits in the held list of the stage
+ * before a slow one; a bound that must hold end to end needs credits (each
+ * stage acknowledges items to the one before it). For data where only the
+ * newest matters (sensor readings, video frames) TR_OVERFLOW_DROP_OLDEST
+ * makes the bound throw stale items away instead and nobody waits; this
+ * example must deliver every item, so it rejects.
  *
  * Shutdown needs no sentinel in the data: the upload stage knows the batch
  * size and reports; main then calls tr_runtime_stop(TR_STOP_DRAIN), which
@@ -25,7 +27,6 @@
 #include <troupe.h>
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 

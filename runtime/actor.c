@@ -126,12 +126,10 @@ void tr__slot_publish_free(tr_runtime *rt, tr_actor *a)
 
 void tr__deliver(tr_ctx *ctx, tr_actor *a, tr_msg *m)
 {
-    /* Only user messages count towards depth and bounds: the control lane
-     * is never limited. */
-    if (!(m->flags & MF_SYSTEM))
-        atomic_fetch_add_explicit(&a->pushed, 1, memory_order_relaxed);
-    if (mbox_push(a, &m->link))
+    uint32_t depth;
+    if (mbox_push(a, &m->link, &depth))
         tr__schedule(ctx, a);
+    ctr_max(&ctx->ctr.max_depth, depth);
 }
 
 /* Resolves a reference to a live local slot. */
@@ -219,14 +217,15 @@ tr_err tr__send_user(tr_ctx *ctx, tr_ref to, tr_msg *m, uint8_t flags, uint64_t 
     m->target_inc = to.incarnation;
 
     uint32_t limit = atomic_load_explicit(&a->limit, memory_order_relaxed);
-    if (limit != 0 &&
-        atomic_load_explicit(&a->overflow, memory_order_relaxed) != TR_OVERFLOW_DROP_OLDEST) {
-        /* Claim a place first so concurrent senders cannot overshoot. */
+    if (limit != 0) {
+        /* Claim a place first so concurrent senders cannot overshoot; the
+         * consumer gives it back when the message leaves (tr__uncount). */
         uint64_t before = atomic_fetch_add_explicit(&a->pushed, 1, memory_order_relaxed);
         uint64_t popped = atomic_load_explicit(&a->popped_pub, memory_order_relaxed);
-        if (before - popped >= limit) {
+        uint8_t overflow = atomic_load_explicit(&a->overflow, memory_order_relaxed);
+        if (before - popped >= limit && overflow != TR_OVERFLOW_DROP_OLDEST) {
             atomic_fetch_sub_explicit(&a->pushed, 1, memory_order_relaxed);
-            if (atomic_load_explicit(&a->overflow, memory_order_relaxed) == TR_OVERFLOW_REJECT) {
+            if (overflow == TR_OVERFLOW_REJECT) {
                 ctr_add(&ctx->ctr.rejected_full, 1);
                 return TR_EFULL;
             }
@@ -235,10 +234,7 @@ tr_err tr__send_user(tr_ctx *ctx, tr_ref to, tr_msg *m, uint8_t flags, uint64_t 
             tr__msg_release(ctx, m);
             return TR_OK;
         }
-        ctr_add(&ctx->ctr.sent, 1);
-        if (mbox_push(a, &m->link))
-            tr__schedule(ctx, a);
-        return TR_OK;
+        m->flags |= MF_COUNTED;
     }
     ctr_add(&ctx->ctr.sent, 1);
     tr__deliver(ctx, a, m);
@@ -416,17 +412,22 @@ tr_msg *tr__process(tr_ctx *ctx, tr_actor *a, tr_msg *m)
 
 bool tr__overflowed(tr_actor *a, const tr_msg *m)
 {
-    if (m->flags & MF_SYSTEM)
+    if (!(m->flags & MF_COUNTED) ||
+        atomic_load_explicit(&a->overflow, memory_order_relaxed) != TR_OVERFLOW_DROP_OLDEST)
         return false;
     uint32_t limit = atomic_load_explicit(&a->limit, memory_order_relaxed);
-    return limit != 0 &&
-           atomic_load_explicit(&a->overflow, memory_order_relaxed) == TR_OVERFLOW_DROP_OLDEST &&
-           atomic_load_explicit(&a->pushed, memory_order_relaxed) - a->popped > limit;
+    return atomic_load_explicit(&a->pushed, memory_order_relaxed) - a->popped > limit;
 }
 
-void tr__popped(tr_actor *a, uint64_t n)
+void tr__uncount(tr_actor *a, const tr_msg *m)
 {
-    a->popped += n;
+    if (m->flags & MF_COUNTED)
+        tr__uncount_one(a);
+}
+
+void tr__uncount_one(tr_actor *a)
+{
+    a->popped++;
     /* relaxed: bounded senders read it as an estimate that only lags. */
     atomic_store_explicit(&a->popped_pub, a->popped, memory_order_relaxed);
 }

@@ -47,15 +47,19 @@ enum msg_flags {
     MF_LINKEXIT = 4, /* an MK_EXIT caused by a linked actor's exit (not tr_exit) */
     MF_NOMEM = 8,    /* the builder ran out of memory: the message cannot be sent */
     MF_HEAPBUF = 16, /* data points to a malloc'd buffer owned by the message */
+    MF_COUNTED = 32, /* counted in a bounded mailbox's `pushed` */
+    MF_QHELD = 64,   /* still the mailbox's tail: freeing it is deferred */
+    MF_QDEAD = 128,  /* released while held: free it when the mailbox lets go */
 };
 
 /* The mailbox link; first member of every queued node (messages and stubs). */
 typedef struct mbox_node {
     _Atomic(struct mbox_node *) next;
+    _Atomic uint32_t seq; /* position in its mailbox, set by the pusher */
 } mbox_node;
 
 #define MSG_SIZE 128
-#define MSG_HEADER_SIZE 88
+#define MSG_HEADER_SIZE 96
 #define MSG_INLINE (MSG_SIZE - MSG_HEADER_SIZE)
 
 struct tr_msg {
@@ -161,7 +165,7 @@ struct tr_actor {
     _Atomic(mbox_node *) head;     /* mailbox producer end; bit 0 set = idle */
     _Atomic uint32_t incarnation;  /* odd = alive; senders compare their ref's */
     _Atomic uint32_t limit;        /* mailbox bound, 0 = none */
-    _Atomic uint64_t pushed;       /* messages ever pushed (depth = pushed - popped) */
+    _Atomic uint64_t pushed;       /* bounded mailboxes: user messages admitted */
     _Atomic uint8_t kind;          /* TR_POOLED / TR_THREAD: how to schedule */
     _Atomic uint8_t overflow;      /* enum tr_overflow */
     _Atomic uint8_t discard;       /* shutdown asked to discard queued messages */
@@ -171,8 +175,10 @@ struct tr_actor {
 
     /* Consumer line. */
     mbox_node *tail TR_ALIGNED;    /* consumer end of the mailbox */
-    mbox_node stub;                /* re-pushed when the mailbox runs dry */
-    uint64_t popped;               /* messages popped */
+    mbox_node stub;                /* stands in for the tail while idle */
+    bool held;                     /* tail is a handed-out node kept as the link */
+    _Atomic uint32_t consumed_seq; /* seq of the last message handed out */
+    uint64_t popped;               /* bounded mailboxes: counted messages gone */
     _Atomic uint64_t popped_pub;   /* popped, published for bounded senders */
     uint32_t live_inc;             /* incarnation being served; 0 = none */
     uint32_t id;                   /* slot index (constant) */
@@ -273,6 +279,8 @@ uint64_t tr__now_ns(void);
 tr_msg *tr__msg_alloc(tr_ctx *ctx);
 void tr__msg_release(tr_ctx *ctx, tr_msg *m);
 tr_err tr__msg_reserve(tr_msg *m, size_t extra);
+/* Frees a node the mailbox stopped holding, if its owner released it. */
+void tr__msg_dispose_released(tr_ctx *ctx, mbox_node *node);
 void tr__msg_cache_drain(tr_runtime *rt, msg_cache *c);
 void tr__msg_pool_free(tr_runtime *rt);
 tr_err tr__msg_set_tag(tr_msg *m, const char *tag);
@@ -298,11 +306,13 @@ tr_err tr__signal(tr_ctx *ctx, tr_ref to, tr_ref from, uint8_t kind, uint8_t fla
  * to hand to user code (a user message, or a trapped EXIT / DOWN) or NULL
  * when the runtime consumed it. */
 tr_msg *tr__process(tr_ctx *ctx, tr_actor *a, tr_msg *m);
-/* True when m, a user message at the head of a drop-oldest mailbox, is
+/* True when m, a counted message at the head of a drop-oldest mailbox, is
  * older than the newest `limit` messages and must go. Consumer only. */
 bool tr__overflowed(tr_actor *a, const tr_msg *m);
-/* Records that n user messages left the mailbox (received or disposed). */
-void tr__popped(tr_actor *a, uint64_t n);
+/* Records that a counted message left a bounded mailbox (received or
+ * disposed). Consumer only. */
+void tr__uncount(tr_actor *a, const tr_msg *m);
+void tr__uncount_one(tr_actor *a);
 /* Runs terminate and all exit duties of ctx->actor with ctx->exit_reason. */
 void tr__finish_exit(tr_ctx *ctx);
 /* Allocates a slot for a new incarnation (table lock). */

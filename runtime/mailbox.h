@@ -1,14 +1,24 @@
 /*
  * mailbox.h — an actor's mailbox: an intrusive multi-producer,
- * single-consumer queue (Vyukov's node-based design with a stub node that is
- * re-pushed when the queue runs dry, so consumed messages can be freed at
- * once), plus an "idle" mark in bit 0 of the producer end.
+ * single-consumer queue (Vyukov's node-based design) with an "idle" mark in
+ * bit 0 of the producer end.
  *
  * The idle mark is how exactly one sender schedules an actor: the consumer
  * sets it (mbox_mark_idle) only when it has drained the queue, and the first
- * push that finds it set clears it and reports so; that pusher alone makes the
- * actor runnable. Only the slot's current consumer may call pop and mark_idle.
- * This file must not know about scheduling or messages beyond the link.
+ * push that finds it set reports so; that pusher alone makes the actor
+ * runnable. Only the slot's current consumer may pop or mark idle.
+ *
+ * The steady state costs two locked instructions per message: the push's
+ * exchange and the consumer's idle CAS. To get there the last message
+ * handed out stays linked as the queue's tail ("held") instead of being
+ * replaced by the stub at once; the idle CAS swaps the stub in, so an idle
+ * actor pins no message. A held node is freed when the queue lets go of it
+ * (its MF_QHELD flag defers the owner's release). Thread consumers, which
+ * keep messages in a save queue, use mbox_pop_owned, which never holds.
+ *
+ * Each node carries a sequence number set by its pusher from its
+ * predecessor, so a pusher knows the queue length without a shared counter.
+ * This file must not know about scheduling or actors beyond the slot fields.
  */
 #ifndef TROUPE_MAILBOX_H
 #define TROUPE_MAILBOX_H
@@ -22,23 +32,30 @@
 static inline void mbox_init(tr_actor *a)
 {
     atomic_store_explicit(&a->stub.next, NULL, memory_order_relaxed);
+    atomic_store_explicit(&a->stub.seq, 0, memory_order_relaxed);
     a->tail = &a->stub;
+    a->held = false;
     atomic_store_explicit(&a->head, (mbox_node *)((uintptr_t)&a->stub | MBOX_IDLE),
                           memory_order_relaxed);
 }
 
 /* Appends n. Returns true when the mailbox was idle: the caller must then
- * schedule the actor. Any thread. */
-static inline bool mbox_push(tr_actor *a, mbox_node *n)
+ * schedule the actor. *depth receives the queue length n made (an estimate
+ * when a consumer is mid-way). Any thread. */
+static inline bool mbox_push(tr_actor *a, mbox_node *n, uint32_t *depth)
 {
     atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
-    /* acq_rel: release publishes nothing by itself (the link store below
-     * does) but acquire pairs with mbox_mark_idle's release CAS, so a pusher
+    /* acq_rel: acquire pairs with mbox_mark_idle's release CAS, so a pusher
      * that finds the actor idle sees everything its last consumer wrote. */
     mbox_node *prev = atomic_exchange_explicit(&a->head, n, memory_order_acq_rel);
     bool was_idle = ((uintptr_t)prev & MBOX_IDLE) != 0;
     prev = (mbox_node *)((uintptr_t)prev & ~MBOX_IDLE);
-    /* release: pairs with the acquire loads of ->next in mbox_pop, making
+    /* prev cannot be freed before we link it: the consumer never lets go of
+     * a node whose next is still unset. */
+    uint32_t seq = atomic_load_explicit(&prev->seq, memory_order_relaxed) + 1;
+    atomic_store_explicit(&n->seq, seq, memory_order_relaxed);
+    *depth = seq - atomic_load_explicit(&a->consumed_seq, memory_order_relaxed);
+    /* release: pairs with the acquire loads of ->next in the pops, making
      * n's contents visible to the consumer. */
     atomic_store_explicit(&prev->next, n, memory_order_release);
     return was_idle;
@@ -46,63 +63,121 @@ static inline bool mbox_push(tr_actor *a, mbox_node *n)
 
 /* Consumer only: the oldest message, or NULL when the queue is empty or a
  * producer is between its exchange and its link store (then mark_idle fails
- * and the consumer comes back). */
-static inline mbox_node *mbox_pop(tr_actor *a)
+ * and the consumer comes back). *released receives a previously held node
+ * the queue no longer needs (or NULL); the caller disposes of it. */
+static inline mbox_node *mbox_pop(tr_actor *a, mbox_node **released)
 {
     mbox_node *tail = a->tail;
-    /* acquire: pairs with the release link store in mbox_push. */
+    *released = NULL;
+    if (tail == &a->stub || a->held) {
+        /* acquire: pairs with the release link store in mbox_push. */
+        mbox_node *next = atomic_load_explicit(&tail->next, memory_order_acquire);
+        if (next == NULL)
+            return NULL;
+        if (a->held)
+            *released = tail;
+        a->held = false;
+        a->tail = tail = next;
+    }
+    mbox_node *next = atomic_load_explicit(&tail->next, memory_order_acquire);
+    if (next != NULL) {
+        a->tail = next;
+    } else {
+        /* The last linked node: hand it out but keep it as the link that
+         * later pushes attach to. */
+        a->held = true;
+    }
+    atomic_store_explicit(&a->consumed_seq, atomic_load_explicit(&tail->seq, memory_order_relaxed),
+                          memory_order_relaxed);
+    return tail;
+}
+
+/* Consumer only: like mbox_pop, but the caller owns the node outright (the
+ * stub is re-linked behind the last node so it can go). */
+static inline mbox_node *mbox_pop_owned(tr_actor *a, mbox_node **released)
+{
+    mbox_node *tail = a->tail;
+    *released = NULL;
+    if (a->held) {
+        mbox_node *next = atomic_load_explicit(&tail->next, memory_order_acquire);
+        if (next == NULL) {
+            mbox_node *head = atomic_load_explicit(&a->head, memory_order_acquire);
+            if (tail != head)
+                return NULL; /* a push is linking: come back */
+            atomic_store_explicit(&a->stub.next, NULL, memory_order_relaxed);
+            atomic_store_explicit(&a->stub.seq, atomic_load_explicit(&tail->seq,
+                                                                     memory_order_relaxed),
+                                  memory_order_relaxed);
+            mbox_node *prev = atomic_exchange_explicit(&a->head, &a->stub, memory_order_acq_rel);
+            prev = (mbox_node *)((uintptr_t)prev & ~MBOX_IDLE);
+            atomic_store_explicit(&prev->next, &a->stub, memory_order_release);
+            next = atomic_load_explicit(&tail->next, memory_order_acquire);
+            if (next == NULL)
+                return NULL;
+        }
+        *released = tail;
+        a->held = false;
+        a->tail = tail = next;
+    }
     mbox_node *next = atomic_load_explicit(&tail->next, memory_order_acquire);
     if (tail == &a->stub) {
         if (next == NULL)
             return NULL;
-        a->tail = next;
-        tail = next;
+        a->tail = tail = next;
         next = atomic_load_explicit(&next->next, memory_order_acquire);
     }
-    if (next != NULL) {
-        a->tail = next;
-        return tail;
+    if (next == NULL) {
+        mbox_node *head = atomic_load_explicit(&a->head, memory_order_acquire);
+        if (tail != head)
+            return NULL;
+        /* tail is the last node: put the stub behind it so tail can go. */
+        atomic_store_explicit(&a->stub.next, NULL, memory_order_relaxed);
+        atomic_store_explicit(&a->stub.seq, atomic_load_explicit(&tail->seq, memory_order_relaxed),
+                              memory_order_relaxed);
+        mbox_node *prev = atomic_exchange_explicit(&a->head, &a->stub, memory_order_acq_rel);
+        prev = (mbox_node *)((uintptr_t)prev & ~MBOX_IDLE);
+        atomic_store_explicit(&prev->next, &a->stub, memory_order_release);
+        next = atomic_load_explicit(&tail->next, memory_order_acquire);
+        if (next == NULL)
+            return NULL;
     }
-    mbox_node *head = atomic_load_explicit(&a->head, memory_order_acquire);
-    if (tail != head)
-        return NULL;
-    /* tail is the last node: put the stub behind it so tail can be handed out. */
-    atomic_store_explicit(&a->stub.next, NULL, memory_order_relaxed);
-    mbox_node *prev = atomic_exchange_explicit(&a->head, &a->stub, memory_order_acq_rel);
-    prev = (mbox_node *)((uintptr_t)prev & ~MBOX_IDLE);
-    atomic_store_explicit(&prev->next, &a->stub, memory_order_release);
-    next = atomic_load_explicit(&tail->next, memory_order_acquire);
-    if (next != NULL) {
-        a->tail = next;
-        return tail;
-    }
-    return NULL;
+    a->tail = next;
+    atomic_store_explicit(&a->consumed_seq, atomic_load_explicit(&tail->seq, memory_order_relaxed),
+                          memory_order_relaxed);
+    return tail;
 }
 
-/* Consumer only: marks the mailbox idle if it is empty. Returns false when
- * messages arrived meanwhile (the consumer must keep going). */
-static inline bool mbox_mark_idle(tr_actor *a)
+/* Consumer only: marks the mailbox idle if it is empty, putting the stub in
+ * place of a held node. Returns false when messages arrived meanwhile (the
+ * consumer must keep going). *released as for mbox_pop. */
+static inline bool mbox_mark_idle(tr_actor *a, mbox_node **released)
 {
     mbox_node *tail = a->tail;
+    *released = NULL;
     mbox_node *head = atomic_load_explicit(&a->head, memory_order_relaxed);
     if (((uintptr_t)head & MBOX_IDLE) != 0)
         return true;
-    if (head != tail || tail != &a->stub)
+    if (head != tail)
         return false;
+    if (a->held) {
+        atomic_store_explicit(&a->stub.next, NULL, memory_order_relaxed);
+        atomic_store_explicit(&a->stub.seq, atomic_load_explicit(&tail->seq, memory_order_relaxed),
+                              memory_order_relaxed);
+    } else if (tail != &a->stub) {
+        return false;
+    }
     /* release: pairs with the acq_rel exchange of the push that next finds
      * the mailbox idle, and so with whoever runs the actor after us. */
-    return atomic_compare_exchange_strong_explicit(&a->head, &tail,
-                                                   (mbox_node *)((uintptr_t)tail | MBOX_IDLE),
-                                                   memory_order_release, memory_order_relaxed);
-}
-
-/* Consumer only: true when nothing is queued (a cheap peek; a push still in
- * progress may be missed, which mbox_mark_idle then catches). The tail is
- * the oldest message not yet handed out, or the stub. */
-static inline bool mbox_empty(tr_actor *a)
-{
-    mbox_node *tail = a->tail;
-    return tail == &a->stub && atomic_load_explicit(&tail->next, memory_order_acquire) == NULL;
+    if (!atomic_compare_exchange_strong_explicit(
+            &a->head, &tail, (mbox_node *)((uintptr_t)&a->stub | MBOX_IDLE),
+            memory_order_release, memory_order_relaxed))
+        return false;
+    if (a->held) {
+        *released = a->tail;
+        a->held = false;
+        a->tail = &a->stub;
+    }
+    return true;
 }
 
 #endif /* TROUPE_MAILBOX_H */

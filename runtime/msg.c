@@ -106,6 +106,11 @@ void tr__msg_release(tr_ctx *ctx, tr_msg *m)
 {
     if (m == NULL)
         return;
+    if (m->flags & MF_QHELD) {
+        /* The mailbox still links through it: it frees it when it lets go. */
+        m->flags |= MF_QDEAD;
+        return;
+    }
     if (m->flags & MF_HEAPBUF)
         free(m->data);
     if (ctx == NULL) {
@@ -117,6 +122,17 @@ void tr__msg_release(tr_ctx *ctx, tr_msg *m)
     c->free = m;
     if (++c->n > CACHE_MAX)
         msg_cache_spill(ctx->rt, c);
+}
+
+void tr__msg_dispose_released(tr_ctx *ctx, mbox_node *node)
+{
+    if (node == NULL)
+        return;
+    tr_msg *m = (tr_msg *)node;
+    bool dead = (m->flags & MF_QDEAD) != 0;
+    m->flags &= (uint8_t)~(MF_QHELD | MF_QDEAD);
+    if (dead)
+        tr__msg_release(ctx, m);
 }
 
 void tr__msg_cache_drain(tr_runtime *rt, msg_cache *c)

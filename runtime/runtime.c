@@ -133,11 +133,15 @@ static void slot_free_leftovers(tr_actor *a)
     mbox_node *n = a->tail;
     while (n != NULL) {
         mbox_node *next = atomic_load_explicit(&n->next, memory_order_relaxed);
-        if (n != &a->stub)
-            tr__msg_release(NULL, (tr_msg *)n);
+        if (n != &a->stub) {
+            tr_msg *m = (tr_msg *)n;
+            m->flags &= (uint8_t)~(MF_QHELD | MF_QDEAD); /* a held tail goes too */
+            tr__msg_release(NULL, m);
+        }
         n = next;
     }
     a->tail = &a->stub;
+    a->held = false;
     tr__pending_fail_all(NULL, a);
     tr__ext_free(a);
     free(a->state);

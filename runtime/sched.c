@@ -241,24 +241,24 @@ static void run_actor(struct worker *w, tr_actor *a)
     uint32_t batch = ctx->rt->batch;
     ctx->actor = a;
     ctx->handoff = false;
-    uint64_t depth = atomic_load_explicit(&a->pushed, memory_order_relaxed) - a->popped;
-    ctr_max(&ctx->ctr.max_depth, depth);
+    mbox_node *released;
 
     for (uint32_t n = 0; n < batch; n++) {
-        mbox_node *node = mbox_pop(a);
+        mbox_node *node = mbox_pop(a, &released);
+        tr__msg_dispose_released(ctx, released);
         if (node == NULL)
             break;
         tr_msg *m = (tr_msg *)node;
-        bool user = !(m->flags & MF_SYSTEM);
-        if (user && tr__overflowed(a, m)) {
-            tr__popped(a, 1);
+        if (a->held)
+            m->flags |= MF_QHELD;
+        if (tr__overflowed(a, m)) {
+            tr__uncount(a, m);
             ctr_add(&ctx->ctr.dropped_overflow, 1);
             tr__dead_letter(ctx, a, m);
             continue;
         }
+        tr__uncount(a, m);
         m = tr__process(ctx, a, m);
-        if (user)
-            tr__popped(a, 1);
         if (ctx->handoff) {
             ctx->actor = NULL;
             return;
@@ -275,7 +275,9 @@ static void run_actor(struct worker *w, tr_actor *a)
             tr__finish_exit(ctx);
     }
     ctx->actor = NULL;
-    if (!mbox_mark_idle(a))
+    bool idle = mbox_mark_idle(a, &released);
+    tr__msg_dispose_released(ctx, released);
+    if (!idle)
         push_local(w, a);
 }
 

@@ -91,7 +91,10 @@ static bool thr_idle_wait(tr_ctx *ctx, uint64_t deadline)
 {
     struct thread_actor *t = ctx->thr;
     tr_actor *a = ctx->actor;
-    if (!mbox_mark_idle(a))
+    mbox_node *released;
+    bool idle = mbox_mark_idle(a, &released);
+    tr__msg_dispose_released(ctx, released);
+    if (!idle)
         return true;
     for (;;) {
         if (thr_sleep(t, deadline, ctx->rt->spin_ns))
@@ -138,30 +141,32 @@ static void thr_pump(tr_ctx *ctx)
 {
     struct thread_actor *t = ctx->thr;
     tr_actor *a = ctx->actor;
-    mbox_node *node;
-    uint64_t depth = atomic_load_explicit(&a->pushed, memory_order_relaxed) - a->popped;
-    ctr_max(&ctx->ctr.max_depth, depth);
-    while (!ctx->exiting && (node = mbox_pop(a)) != NULL) {
+    mbox_node *node, *released;
+    while (!ctx->exiting) {
+        node = mbox_pop_owned(a, &released);
+        tr__msg_dispose_released(ctx, released);
+        if (node == NULL)
+            break;
         tr_msg *m = (tr_msg *)node;
-        bool user = !(m->flags & MF_SYSTEM);
-        if (user && tr__overflowed(a, m)) {
+        if (tr__overflowed(a, m)) {
             /* The save queue holds the oldest unreceived messages. */
             tr_msg *old = t->save_head;
-            if (old != NULL && old->kind == MK_USER && !(old->flags & MF_SYSTEM)) {
+            if (old != NULL && (old->flags & MF_COUNTED)) {
                 save_unlink(t, NULL, old);
                 save_append(t, m);
                 m = old;
             }
-            tr__popped(a, 1);
+            tr__uncount(a, m);
             ctr_add(&ctx->ctr.dropped_overflow, 1);
             tr__dead_letter(ctx, a, m);
             continue;
         }
-        m = tr__process(ctx, a, m);
-        if (m != NULL)
-            save_append(t, m); /* a user message counts as queued until received */
-        else if (user)
-            tr__popped(a, 1);
+        bool counted = (m->flags & MF_COUNTED) != 0;
+        tr_msg *user = tr__process(ctx, a, m);
+        if (user != NULL)
+            save_append(t, user); /* a counted message stays counted until received */
+        else if (counted)
+            tr__uncount_one(a);
     }
     if (ctx->exiting)
         t->stopped = true;
@@ -170,8 +175,7 @@ static void thr_pump(tr_ctx *ctx)
 /* A message leaves the save queue for the user: it no longer counts. */
 static void thr_took(tr_actor *a, const tr_msg *m)
 {
-    if (m->kind == MK_USER && !(m->flags & MF_SYSTEM))
-        tr__popped(a, 1);
+    tr__uncount(a, m);
 }
 
 static bool thr_matches(const tr_msg *m, const char *tag, tr_match_fn match, void *udata)
@@ -357,7 +361,10 @@ static void thr_leave(struct thread_actor *t)
     /* release: a sender that finds the mailbox idle after mark_idle below
      * reads kind POOLED and schedules the slot on the pool. */
     atomic_store_explicit(&a->kind, TR_POOLED, memory_order_release);
-    if (!mbox_mark_idle(a))
+    mbox_node *released;
+    bool idle = mbox_mark_idle(a, &released);
+    tr__msg_dispose_released(ctx, released);
+    if (!idle)
         tr__sched_inject(ctx->rt, a);
     ctx->actor = NULL;
     tr__slot_publish_free(ctx->rt, a);

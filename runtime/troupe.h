@@ -31,6 +31,9 @@
 extern "C" {
 #endif
 
+/* Everything declared here is exported; the library hides the rest. */
+#pragma GCC visibility push(default)
+
 #define TR_VERSION_MAJOR 0
 #define TR_VERSION_MINOR 1
 
@@ -564,6 +567,8 @@ void tr_stop_self(tr_ctx *ctx, const tr_reason *why);
 tr_err tr_msg_exit_info(const tr_msg *m, tr_ref *from, tr_reason *why);
 /* Decodes a TR_TAG_DOWN message: who exited, which monitor, and why. */
 tr_err tr_msg_down_info(const tr_msg *m, tr_ref *who, tr_monitor_id *id, tr_reason *why);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

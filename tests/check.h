@@ -207,43 +207,61 @@ static inline tr_counters test_counters(tr_runtime *rt)
     return c;
 }
 
-/* Receives the first message tagged tag (NULL = any) that must come. The
- * caller owns the result. */
-static inline tr_msg *test_recv_match(tr_ctx *ctx, const char *tag, tr_match_fn match,
-                                      void *udata)
+/* Receives the first message tagged tag (NULL = any) that passes match
+ * (NULL = any) and must come; fails naming the caller's line otherwise.
+ * The caller owns the result. */
+#define test_recv_match(ctx, tag, match, udata)                                \
+    test_recv_at(__FILE__, __LINE__, (ctx), (tag), (match), (udata))
+#define test_recv(ctx, tag) test_recv_at(__FILE__, __LINE__, (ctx), (tag), NULL, NULL)
+/* Receives a message tagged tag that must come and returns its integer
+ * payload; the message is freed. */
+#define test_recv_int(ctx, tag) test_recv_int_at(__FILE__, __LINE__, (ctx), (tag))
+/* Checks that no message tagged tag (NULL = any) arrives within ms. */
+#define test_recv_none(ctx, tag, ms) test_recv_none_at(__FILE__, __LINE__, (ctx), (tag), (ms))
+
+static inline tr_msg *test_recv_at(const char *file, int line, tr_ctx *ctx, const char *tag,
+                                   tr_match_fn match, void *udata)
 {
     tr_msg *m = NULL;
     tr_err e = tr_receive(ctx, tag, match, udata, TEST_WAIT_MS, &m);
-    if (e != TR_OK)
-        TEST_FAIL("waiting for a '%s' message: %s", tag ? tag : "(any)", tr_err_name(e));
-    CHECK(m != NULL);
+    if (e != TR_OK || m == NULL) {
+        fprintf(stderr, "%s:%d: waiting for a '%s' message: %s\n", file, line,
+                tag ? tag : "(any)", tr_err_name(e));
+        fflush(stdout);
+        _Exit(1);
+    }
     return m;
 }
 
-static inline tr_msg *test_recv(tr_ctx *ctx, const char *tag)
+static inline int64_t test_recv_int_at(const char *file, int line, tr_ctx *ctx,
+                                       const char *tag)
 {
-    return test_recv_match(ctx, tag, NULL, NULL);
-}
-
-/* Receives a message tagged tag that must come and returns its integer
- * payload; the message is freed. */
-static inline int64_t test_recv_int(tr_ctx *ctx, const char *tag)
-{
-    tr_msg *m = test_recv(ctx, tag);
+    tr_msg *m = test_recv_at(file, line, ctx, tag, NULL, NULL);
     int64_t v = 0;
-    CHECK_OK(tr_msg_int(m, &v));
+    tr_err e = tr_msg_int(m, &v);
+    if (e != TR_OK) {
+        fprintf(stderr, "%s:%d: '%s' message without an integer: %s\n", file, line,
+                tr_msg_tag(m), tr_err_name(e));
+        _Exit(1);
+    }
     tr_msg_free(m);
     return v;
 }
 
-/* Checks that no message tagged tag (NULL = any) arrives within ms. */
-static inline void test_recv_none(tr_ctx *ctx, const char *tag, int32_t ms)
+static inline void test_recv_none_at(const char *file, int line, tr_ctx *ctx, const char *tag,
+                                     int32_t ms)
 {
     tr_msg *m = NULL;
     tr_err e = tr_receive(ctx, tag, NULL, NULL, ms, &m);
-    if (e == TR_OK)
-        TEST_FAIL("unexpected '%s' message", tr_msg_tag(m));
-    CHECK_ERR(e, TR_ETIMEDOUT);
+    if (e != TR_ETIMEDOUT) {
+        if (e == TR_OK)
+            fprintf(stderr, "%s:%d: unexpected '%s' message\n", file, line, tr_msg_tag(m));
+        else
+            fprintf(stderr, "%s:%d: tr_receive returned %s, expected TR_ETIMEDOUT\n", file,
+                    line, tr_err_name(e));
+        fflush(stdout);
+        _Exit(1);
+    }
 }
 
 /* A new message with tag and an array of n integers as payload. */
@@ -308,9 +326,11 @@ static inline bool test_match_down_of(const tr_msg *m, void *udata)
 }
 
 /* Waits for the DOWN about who and returns its reason. */
-static inline tr_reason test_wait_down(tr_ctx *ctx, tr_ref who)
+#define test_wait_down(ctx, who) test_wait_down_at(__FILE__, __LINE__, (ctx), (who))
+
+static inline tr_reason test_wait_down_at(const char *file, int line, tr_ctx *ctx, tr_ref who)
 {
-    tr_msg *m = test_recv_match(ctx, TR_TAG_DOWN, test_match_down_of, &who);
+    tr_msg *m = test_recv_at(file, line, ctx, TR_TAG_DOWN, test_match_down_of, &who);
     tr_ref from;
     tr_monitor_id id;
     tr_reason why;
