@@ -162,12 +162,16 @@ void tr__msg_pool_free(tr_runtime *rt)
 
 tr_err tr__msg_set_tag(tr_msg *m, const char *tag)
 {
-    size_t n = strnlen(tag, TR_TAG_MAX + 1);
-    if (n == 0)
+    /* Tags are a few bytes: a plain loop beats strnlen + memcpy calls. */
+    size_t i = 0;
+    while (i <= TR_TAG_MAX && (m->tag[i] = tag[i]) != '\0')
+        i++;
+    if (i == 0)
         return TR_EINVAL;
-    if (n > TR_TAG_MAX)
+    if (i > TR_TAG_MAX) {
+        m->tag[0] = '\0';
         return TR_ETOOBIG;
-    memcpy(m->tag, tag, n + 1);
+    }
     return TR_OK;
 }
 
@@ -258,7 +262,42 @@ void tr_msg_packer(tr_msg *m, msgpack_packer *pk)
         return TR_OK;                                                                              \
     } while (0)
 
-tr_err tr_pack_int(tr_msg *m, int64_t v) { PACK_WITH(m, msgpack_pack_int64(&pk, v)); }
+/* Appends the shortest msgpack encoding of an integer, as msgpack-c does,
+ * without going through the packer's write callback. */
+static tr_err msg_put_int(tr_msg *m, int64_t v)
+{
+    if (m == NULL)
+        return TR_EINVAL;
+    if ((m->flags & MF_NOMEM) || tr__msg_reserve(m, 9) != TR_OK)
+        return TR_ENOMEM;
+    uint8_t *p = m->data + m->len;
+    uint64_t u = (uint64_t)v;
+    int n;
+    if (v >= -32 && v <= 127) {
+        p[0] = (uint8_t)v;
+        n = 1;
+    } else if (v >= 0) {
+        int w = u <= 0xff ? 1 : u <= 0xffff ? 2 : u <= 0xffffffffu ? 4 : 8;
+        p[0] = (uint8_t)(w == 1 ? 0xcc : w == 2 ? 0xcd : w == 4 ? 0xce : 0xcf);
+        for (int i = 0; i < w; i++)
+            p[1 + i] = (uint8_t)(u >> (8 * (w - 1 - i)));
+        n = 1 + w;
+    } else {
+        int w = v >= INT8_MIN ? 1 : v >= INT16_MIN ? 2 : v >= INT32_MIN ? 4 : 8;
+        p[0] = (uint8_t)(w == 1 ? 0xd0 : w == 2 ? 0xd1 : w == 4 ? 0xd2 : 0xd3);
+        for (int i = 0; i < w; i++)
+            p[1 + i] = (uint8_t)(u >> (8 * (w - 1 - i)));
+        n = 1 + w;
+    }
+    m->len += (uint32_t)n;
+    return TR_OK;
+}
+
+tr_err tr_pack_int(tr_msg *m, int64_t v)
+{
+    return msg_put_int(m, v);
+}
+
 tr_err tr_pack_uint(tr_msg *m, uint64_t v) { PACK_WITH(m, msgpack_pack_uint64(&pk, v)); }
 tr_err tr_pack_double(tr_msg *m, double v) { PACK_WITH(m, msgpack_pack_double(&pk, v)); }
 tr_err tr_pack_nil(tr_msg *m) { PACK_WITH(m, msgpack_pack_nil(&pk)); }
