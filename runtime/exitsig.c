@@ -27,6 +27,7 @@ void tr__ext_free(tr_actor *a)
     free(e->links);
     free(e->watchers);
     free(e->monitors);
+    idmap_free(&e->pending);
     free(e);
     a->ext = NULL;
 }

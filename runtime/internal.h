@@ -14,6 +14,7 @@
 #ifndef TROUPE_INTERNAL_H
 #define TROUPE_INTERNAL_H
 
+#include "idmap.h"
 #include "troupe.h"
 
 #include <pthread.h>
@@ -157,7 +158,7 @@ struct actor_ext {
     uint32_t nwatchers, capwatchers;
     struct mon_entry *monitors; /* whom this actor monitors */
     uint32_t nmonitors, capmonitors;
-    struct pending *pending;    /* open asynchronous requests, a short list */
+    idmap pending;              /* open asynchronous requests by correlation id */
 };
 
 struct tr_actor {
@@ -208,6 +209,8 @@ struct thread_actor {
     struct init_info init;       /* what to run (thread actors) */
     tr_ref spawner;
     tr_msg *save_head, *save_tail; /* popped user messages not yet received */
+    uint64_t nsaved;             /* entries in the save queue */
+    uint64_t save_dropped;       /* drop-oldest evictions from the save queue */
     bool stopped;                /* receives return TR_ESTOPPED from now on */
     uint64_t call_corr;          /* the blocking call in progress, 0 = none */
     tr_msg *call_reply;          /* its reply once it came */

@@ -159,24 +159,30 @@ static inline bool mbox_mark_idle(tr_actor *a, mbox_node **released)
         return true;
     if (head != tail)
         return false;
-    if (a->held) {
+    bool held = a->held;
+    if (held) {
         atomic_store_explicit(&a->stub.next, NULL, memory_order_relaxed);
         atomic_store_explicit(&a->stub.seq, atomic_load_explicit(&tail->seq, memory_order_relaxed),
                               memory_order_relaxed);
+        /* Set up the idle state before the CAS publishes it: once it
+         * succeeds another consumer may start at once. */
+        a->tail = &a->stub;
+        a->held = false;
     } else if (tail != &a->stub) {
         return false;
     }
+    mbox_node *expected = tail;
     /* release: pairs with the acq_rel exchange of the push that next finds
      * the mailbox idle, and so with whoever runs the actor after us. */
     if (!atomic_compare_exchange_strong_explicit(
-            &a->head, &tail, (mbox_node *)((uintptr_t)&a->stub | MBOX_IDLE),
-            memory_order_release, memory_order_relaxed))
+            &a->head, &expected, (mbox_node *)((uintptr_t)&a->stub | MBOX_IDLE),
+            memory_order_release, memory_order_relaxed)) {
+        a->tail = tail;
+        a->held = held;
         return false;
-    if (a->held) {
-        *released = a->tail;
-        a->held = false;
-        a->tail = &a->stub;
     }
+    if (held)
+        *released = tail;
     return true;
 }
 

@@ -21,7 +21,7 @@
  * 0, [1] has depth 1, [[]] depth 2; so 64 nested arrays around an integer are
  * accepted and 65 are not. Empty containers count: they are containers.
  */
-#define READER_DEPTH_MAX 64
+#define READER_DEPTH_MAX TR_PAYLOAD_DEPTH_MAX
 
 /*
  * msgpack-c's unpacker keeps open containers in a fixed stack of

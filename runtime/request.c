@@ -14,8 +14,6 @@
 #include <string.h>
 
 struct pending {
-    struct pending *next;
-    uint64_t corr;
     uint64_t deadline;
     tr_reply_fn fn;
     void *udata;
@@ -24,24 +22,7 @@ struct pending {
 
 static struct pending *pending_take(tr_actor *a, uint64_t corr)
 {
-    if (a->ext == NULL)
-        return NULL;
-    for (struct pending **pp = &a->ext->pending; *pp != NULL; pp = &(*pp)->next) {
-        struct pending *p = *pp;
-        if (p->corr == corr) {
-            *pp = p->next;
-            return p;
-        }
-    }
-    return NULL;
-}
-
-static struct pending *pending_find(tr_actor *a, uint64_t corr)
-{
-    for (struct pending *p = a->ext != NULL ? a->ext->pending : NULL; p != NULL; p = p->next)
-        if (p->corr == corr)
-            return p;
-    return NULL;
+    return a->ext != NULL ? idmap_take(&a->ext->pending, corr) : NULL;
 }
 
 static void run_continuation(tr_ctx *ctx, tr_actor *a, struct pending *p, const tr_msg *reply,
@@ -72,13 +53,12 @@ tr_msg *tr__process_reply(tr_ctx *ctx, tr_actor *a, tr_msg *m)
     }
     if (tr__thread_take_reply(ctx, m))
         return NULL;
-    struct pending *p = pending_find(a, m->corr);
+    struct pending *p = pending_take(a, m->corr);
     if (p == NULL) {
         ctr_add(&ctx->ctr.late_replies, 1);
         tr__msg_release(ctx, m);
         return NULL;
     }
-    pending_take(a, m->corr);
     tr__timer_cancel(ctx->rt, p->timer);
     ctr_add(&ctx->ctr.delivered, 1);
     tr_err status = (tr_err)m->status;
@@ -91,15 +71,16 @@ void tr__pending_fail_all(tr_ctx *ctx, tr_actor *a)
 {
     if (a->ext == NULL)
         return;
-    struct pending *p = a->ext->pending;
-    a->ext->pending = NULL;
-    while (p != NULL) {
-        struct pending *next = p->next;
+    idmap *map = &a->ext->pending;
+    for (uint32_t i = 0; i < map->cap; i++) {
+        struct pending *p = map->tab[i].val;
+        if (map->tab[i].id == 0)
+            continue;
         if (ctx != NULL)
             tr__timer_cancel(ctx->rt, p->timer);
         free(p);
-        p = next;
     }
+    idmap_free(map);
 }
 
 static uint64_t deadline_in(uint32_t timeout_ms)
@@ -124,12 +105,12 @@ tr_err tr_request(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms,
         tr__msg_release(ctx, tmo);
         return TR_ENOMEM;
     }
-    p->corr = atomic_fetch_add_explicit(&rt->next_corr, 1, memory_order_relaxed);
+    uint64_t corr = atomic_fetch_add_explicit(&rt->next_corr, 1, memory_order_relaxed);
     p->deadline = deadline_in(timeout_ms);
     p->fn = on_reply;
     p->udata = udata;
     tmo->kind = MK_REQ_TIMEOUT;
-    tmo->corr = p->corr;
+    tmo->corr = corr;
     memcpy(tmo->tag, "tr.timeout", sizeof "tr.timeout");
     tr_err err = tr__timer_add(rt, tr_self(ctx), tmo, p->deadline, 0, &p->timer);
     if (err != TR_OK) {
@@ -137,15 +118,18 @@ tr_err tr_request(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms,
         tr__msg_release(ctx, tmo);
         return err;
     }
-    err = tr__send_user(ctx, to, req, MF_REQUEST, p->corr, p->deadline);
-    if (err != TR_OK) {
+    if (!idmap_put(&e->pending, corr, p)) {
         tr__timer_cancel(rt, p->timer);
         free(p);
-        return err;
+        return TR_ENOMEM;
     }
-    p->next = e->pending;
-    e->pending = p;
-    return TR_OK;
+    err = tr__send_user(ctx, to, req, MF_REQUEST, corr, p->deadline);
+    if (err != TR_OK) {
+        idmap_take(&e->pending, corr);
+        tr__timer_cancel(rt, p->timer);
+        free(p);
+    }
+    return err;
 }
 
 tr_err tr_call(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_msg **reply)
@@ -156,15 +140,19 @@ tr_err tr_call(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_msg 
         return TR_EWOULDBLOCK;
     if (ctx->type == CTX_TIMER)
         return TR_EWRONGKIND;
+    tr_err err = TR_OK;
     if (ctx->thr->stopped || ctx->exiting)
-        return TR_ESTOPPED;
-    if (req->flags & MF_NOMEM)
-        return TR_ENOMEM;
+        err = TR_ESTOPPED;
+    else if (req->flags & MF_NOMEM)
+        err = TR_ENOMEM;
     uint64_t corr = atomic_fetch_add_explicit(&ctx->rt->next_corr, 1, memory_order_relaxed);
     uint64_t deadline = deadline_in(timeout_ms);
-    tr_err err = tr__send_user(ctx, to, req, MF_REQUEST, corr, deadline);
-    if (err != TR_OK)
+    if (err == TR_OK)
+        err = tr__send_user(ctx, to, req, MF_REQUEST, corr, deadline);
+    if (err != TR_OK) {
+        tr__msg_release(ctx, req); /* a call always takes its request */
         return err;
+    }
     *reply = NULL;
     return tr__thread_wait_reply(ctx, corr, deadline, reply);
 }

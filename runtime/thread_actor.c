@@ -155,6 +155,7 @@ static void thr_pump(tr_ctx *ctx)
                 save_unlink(t, NULL, old);
                 save_append(t, m);
                 m = old;
+                t->save_dropped++; /* a receive scanning the queue restarts */
             }
             tr__uncount(a, m);
             ctr_add(&ctx->ctr.dropped_overflow, 1);
@@ -163,8 +164,10 @@ static void thr_pump(tr_ctx *ctx)
         }
         bool counted = (m->flags & MF_COUNTED) != 0;
         tr_msg *user = tr__process(ctx, a, m);
-        if (user != NULL)
+        if (user != NULL) {
             save_append(t, user); /* a counted message stays counted until received */
+            ctr_max(&ctx->ctr.max_depth, ++t->nsaved);
+        }
         else if (counted)
             tr__uncount_one(a);
     }
@@ -204,10 +207,12 @@ tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata,
         return TR_ESTOPPED;
     uint64_t deadline = deadline_after(timeout_ms);
     tr_msg *prev = NULL, *m = t->save_head;
+    uint64_t dropped = t->save_dropped;
     for (;;) {
         for (; m != NULL; prev = m, m = save_next(m)) {
             if (thr_matches(m, tag, match, udata)) {
                 save_unlink(t, prev, m);
+                t->nsaved--;
                 thr_took(ctx->actor, m);
                 *out = m;
                 return TR_OK;
@@ -216,7 +221,12 @@ tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata,
         thr_pump(ctx);
         if (t->stopped)
             return TR_ESTOPPED;
-        /* Resume the scan where it ended: earlier entries did not match. */
+        /* Resume the scan where it ended (earlier entries did not match),
+         * unless the pump dropped an old entry, which may have been prev. */
+        if (t->save_dropped != dropped) {
+            dropped = t->save_dropped;
+            prev = NULL;
+        }
         m = prev != NULL ? save_next(prev) : t->save_head;
         if (m != NULL)
             continue;
@@ -224,6 +234,8 @@ tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata,
             return TR_ETIMEDOUT;
         if (!thr_idle_wait(ctx, deadline)) {
             thr_pump(ctx);
+            if (t->save_dropped != dropped)
+                prev = NULL;
             m = prev != NULL ? save_next(prev) : t->save_head;
             if (m == NULL)
                 return t->stopped ? TR_ESTOPPED : TR_ETIMEDOUT;
@@ -328,6 +340,7 @@ static struct thread_actor *thr_record_get(tr_runtime *rt, uint8_t type)
     t->has_thread = false;
     t->stopped = false;
     t->save_head = t->save_tail = NULL;
+    t->nsaved = 0;
     t->call_corr = 0;
     t->call_reply = NULL;
     atomic_store_explicit(&t->abort, false, memory_order_relaxed);

@@ -7,6 +7,7 @@
  * stops by itself when its receiver is gone. Request deadlines use the same
  * service. This file must not run actor code: it only sends.
  */
+#include "idmap.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -30,75 +31,11 @@ struct timers {
     pthread_cond_t cv;
     struct timer **heap; /* mu */
     uint32_t n, cap;
-    struct timer **map;  /* id -> timer, open addressing, mu */
-    uint32_t mapcap, mapn;
+    idmap map;           /* id -> timer, mu */
     uint64_t next_id;
     bool exit;
     tr_ctx ctx;          /* the timer thread's context (CTX_TIMER) */
 };
-
-/* ---- id table (linear probing, backward-shift deletion) ------------------ */
-
-static uint32_t map_slot(const struct timers *ts, uint64_t id)
-{
-    return (uint32_t)((id * 0x9E3779B97F4A7C15ull) >> 32) & (ts->mapcap - 1);
-}
-
-static bool map_put(struct timers *ts, struct timer *t);
-
-static bool map_grow(struct timers *ts)
-{
-    uint32_t oldcap = ts->mapcap;
-    struct timer **old = ts->map;
-    uint32_t ncap = oldcap ? oldcap * 2 : 64;
-    struct timer **nm = calloc(ncap, sizeof *nm);
-    if (nm == NULL)
-        return false;
-    ts->map = nm;
-    ts->mapcap = ncap;
-    ts->mapn = 0;
-    for (uint32_t i = 0; i < oldcap; i++)
-        if (old[i] != NULL)
-            map_put(ts, old[i]);
-    free(old);
-    return true;
-}
-
-static bool map_put(struct timers *ts, struct timer *t)
-{
-    if ((ts->mapn + 1) * 2 > ts->mapcap && !map_grow(ts))
-        return false;
-    uint32_t i = map_slot(ts, t->id);
-    while (ts->map[i] != NULL)
-        i = (i + 1) & (ts->mapcap - 1);
-    ts->map[i] = t;
-    ts->mapn++;
-    return true;
-}
-
-static struct timer *map_take(struct timers *ts, uint64_t id)
-{
-    if (ts->mapcap == 0)
-        return NULL;
-    uint32_t mask = ts->mapcap - 1, i = map_slot(ts, id);
-    while (ts->map[i] != NULL && ts->map[i]->id != id)
-        i = (i + 1) & mask;
-    struct timer *t = ts->map[i];
-    if (t == NULL)
-        return NULL;
-    ts->map[i] = NULL;
-    ts->mapn--;
-    /* Shift later entries of the run back so lookups never stop early. */
-    for (uint32_t j = (i + 1) & mask; ts->map[j] != NULL; j = (j + 1) & mask) {
-        uint32_t home = map_slot(ts, ts->map[j]->id);
-        if (((j - home) & mask) >= ((j - i) & mask)) {
-            ts->map[i] = ts->map[j];
-            ts->map[j] = NULL;
-            i = j;
-        }
-    }
-    return t;
-}
 
 /* ---- heap ---------------------------------------------------------------- */
 
@@ -201,7 +138,7 @@ static void *timer_main(void *arg)
         tr_ref to = t->to;
         if (t->period == 0) {
             heap_remove(ts, t);
-            map_take(ts, t->id);
+            idmap_take(&ts->map, t->id);
             m = t->msg;
             free(t);
         } else {
@@ -274,7 +211,7 @@ void tr__timers_free(tr_runtime *rt)
         free(ts->heap[i]);
     }
     free(ts->heap);
-    free(ts->map);
+    idmap_free(&ts->map);
     tr__msg_cache_drain(rt, &ts->ctx.cache);
     pthread_mutex_destroy(&ts->mu);
     pthread_cond_destroy(&ts->cv);
@@ -306,13 +243,13 @@ tr_err tr__timer_add(tr_runtime *rt, tr_ref to, tr_msg *m, uint64_t at_ns, uint6
         return TR_ESTOPPED;
     }
     t->id = ts->next_id++;
-    if (!map_put(ts, t)) {
+    if (!idmap_put(&ts->map, t->id, t)) {
         pthread_mutex_unlock(&ts->mu);
         free(t);
         return TR_ENOMEM;
     }
     if (!heap_push(ts, t)) {
-        map_take(ts, t->id);
+        idmap_take(&ts->map, t->id);
         pthread_mutex_unlock(&ts->mu);
         free(t);
         return TR_ENOMEM;
@@ -329,7 +266,7 @@ tr_err tr__timer_cancel(tr_runtime *rt, tr_timer_id id)
 {
     struct timers *ts = rt->timers;
     pthread_mutex_lock(&ts->mu);
-    struct timer *t = map_take(ts, id);
+    struct timer *t = idmap_take(&ts->map, id);
     if (t != NULL)
         heap_remove(ts, t);
     pthread_mutex_unlock(&ts->mu);

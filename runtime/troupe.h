@@ -233,8 +233,11 @@ bool tr_msg_is_request(const tr_msg *m);
  * up, so a callee may skip it. */
 bool tr_msg_expired(const tr_msg *m);
 
+/* Deepest nesting of arrays and maps a payload may have (a scalar is 0). */
+#define TR_PAYLOAD_DEPTH_MAX 64
+
 /* Checks that m's payload is exactly one well-formed msgpack object with
- * nesting at most 64 deep (an empty payload is also accepted). */
+ * nesting at most TR_PAYLOAD_DEPTH_MAX (an empty payload is also accepted). */
 tr_err tr_msg_validate(const tr_msg *m);
 /* The same check over any buffer. */
 tr_err tr_validate(const void *bytes, size_t len);
@@ -269,7 +272,9 @@ tr_err tr_cursor_skip(tr_cursor *c);                 /* skips one whole value */
 
 /*
  * A reader unpacks a whole payload into msgpack-c objects, after
- * validating it, for callers that want random access. Fill it with
+ * validating it, for callers that want random access. msgpack-c's unpacker
+ * stops at 32 levels of nesting, so deeper (valid) payloads give
+ * TR_ENOTSUP here; the cursor reads them. Fill it with
  * tr_reader_init and release it with tr_reader_fini. root and every object
  * under it live until tr_reader_fini; str/bin data point into the message.
  */
@@ -481,17 +486,19 @@ tr_err tr_request(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms,
 /*
  * Sends req and blocks for the reply, at most timeout_ms. Thread actors and
  * attached threads only: from a pooled actor it returns TR_EWOULDBLOCK and
- * sends nothing. Consumes req whenever it was sent (every result but
- * TR_EINVAL, TR_EWOULDBLOCK, TR_ENOACTOR, TR_EFULL, TR_ENOROUTE and
- * TR_ESTOPPED before sending). On TR_OK the caller owns *reply.
- * Errors: TR_ETIMEDOUT, TR_ENOACTOR, TR_ESTOPPED, or what the callee replied.
+ * sends nothing. Once its arguments are valid (all results but TR_EINVAL,
+ * TR_EWOULDBLOCK and TR_EWRONGKIND) the call takes req, sent or not, so an
+ * error replied by the callee never leaves the caller guessing who owns it.
+ * On TR_OK the caller owns *reply. Errors: TR_ETIMEDOUT, TR_ENOACTOR (dead
+ * before or after the send), TR_EFULL, TR_ENOROUTE, TR_ESTOPPED, or the
+ * status the callee replied with (tr_reply_error).
  */
 tr_err tr_call(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_msg **reply);
 
-/* Replies to request with reply (consumed on TR_OK). If the request's
- * deadline has passed the reply is discarded and counted, and TR_ETIMEDOUT
- * is returned (reply consumed all the same). TR_EINVAL if request is not a
- * request. */
+/* Replies to request with reply, which is consumed in every case but
+ * TR_EINVAL. If the request's deadline has passed the reply is discarded,
+ * counted as late, and TR_ETIMEDOUT returned; TR_ENOACTOR if the requester
+ * is gone. TR_EINVAL if request is not a request. */
 tr_err tr_reply(tr_ctx *ctx, const tr_msg *request, tr_msg *reply);
 /* Replies with an error status and no payload. */
 tr_err tr_reply_error(tr_ctx *ctx, const tr_msg *request, tr_err status);

@@ -181,10 +181,15 @@ int main(void)
     tr_ctx *ctx;
     tr_runtime *rt = test_start(2, &ctx);
     g_main = tr_self(ctx);
+    printf("reject\n");
     reject(ctx, rt);
+    printf("drop newest\n");
     drop(ctx, rt, TR_OVERFLOW_DROP_NEWEST);
+    printf("drop oldest\n");
     drop(ctx, rt, TR_OVERFLOW_DROP_OLDEST);
+    printf("signals, reject\n");
     signals_when_full(ctx, TR_OVERFLOW_REJECT);
+    printf("signals, drop oldest\n");
     signals_when_full(ctx, TR_OVERFLOW_DROP_OLDEST);
     test_finish(rt, ctx);
     printf("ok\n");

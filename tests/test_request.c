@@ -252,8 +252,7 @@ int main(void)
     (void)test_wait_down(ctx, dead);
     tr_msg *req = new_request(ctx, K_REQ, 1);
     tr_msg *rep = NULL;
-    CHECK_ERR(tr_call(ctx, dead, req, TEST_WAIT_MS, &rep), TR_ENOACTOR);
-    tr_msg_free(req); /* not sent: still ours */
+    CHECK_ERR(tr_call(ctx, dead, req, TEST_WAIT_MS, &rep), TR_ENOACTOR); /* takes req */
     client_ask(ctx, cl, dead, K_REQ, 1, TEST_WAIT_MS, &st, &v);
     CHECK_ERR((tr_err)st, TR_ENOACTOR);
     if (v != -2) /* accepted, then answered by the continuation */
