@@ -469,6 +469,43 @@ void tr__finish_exit(tr_ctx *ctx)
 
 /* ---- spawning ------------------------------------------------------------ */
 
+/*
+ * Starts a pooled actor without an init callback where it stands: when the
+ * slot's mailbox is idle nobody consumes it, so the spawner can take the
+ * consumer role (clear the idle mark), set the incarnation up, and give the
+ * role back — no INIT message, no scheduling, no wake-up. False when the
+ * slot is busy (a worker still drains its previous life), or on failure.
+ */
+static bool spawn_in_place(tr_ctx *ctx, tr_actor *a, const struct init_info *info, tr_ref ref)
+{
+    mbox_node *h = atomic_load_explicit(&a->head, memory_order_acquire);
+    if (((uintptr_t)h & MBOX_IDLE) == 0)
+        return false;
+    void *state = NULL;
+    if (info->beh->state_size != 0 && (state = calloc(1, info->beh->state_size)) == NULL)
+        return false;
+    /* acquire: pairs with the previous consumer's release in mbox_mark_idle. */
+    if (!atomic_compare_exchange_strong_explicit(&a->head, &h,
+                                                 (mbox_node *)((uintptr_t)h & ~MBOX_IDLE),
+                                                 memory_order_acquire, memory_order_relaxed)) {
+        free(state);
+        return false;
+    }
+    a->live_inc = ref.incarnation;
+    a->beh = info->beh;
+    a->trap_exit = info->trap_exit != 0;
+    a->ext = NULL;
+    a->state = state;
+    if (info->link_from)
+        tr__links_add(a, tr_self(ctx));
+    tr__msg_release(ctx, info->args); /* nobody to hand them to */
+    mbox_node *released;
+    if (!mbox_mark_idle(a, &released)) /* stale senders got in: run them off */
+        tr__schedule(ctx, a);
+    tr__msg_dispose_released(ctx, released);
+    return true;
+}
+
 struct spawn_push {
     tr_ctx *ctx;
     tr_actor *a;
@@ -537,7 +574,6 @@ tr_err tr_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
     struct init_info info = {b, args, o->trap_exit, o->link};
     atomic_store_explicit(&a->limit, o->mailbox_limit, memory_order_relaxed);
     atomic_store_explicit(&a->overflow, (uint8_t)o->overflow, memory_order_relaxed);
-    /* The popped count survives incarnations; bounded senders compare with it. */
     struct thread_actor *thr = NULL;
     if (o->kind == TR_THREAD) {
         err = tr__thread_spawn(ctx, a, &thr);
@@ -547,6 +583,14 @@ tr_err tr_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
         thr->spawner = ctx_self(ctx);
     }
     atomic_store_explicit(&a->kind, (uint8_t)o->kind, memory_order_relaxed);
+
+    if (o->kind == TR_POOLED && b->init == NULL && o->name == NULL &&
+        spawn_in_place(ctx, a, &info, ref)) {
+        tr__msg_release(ctx, init);
+        ctr_add(&ctx->ctr.spawned, 1);
+        *out = ref;
+        return TR_OK;
+    }
 
     init->kind = MK_INIT;
     init->flags = MF_SYSTEM;

@@ -133,6 +133,7 @@ struct tr_ctx {
     uint8_t type;            /* enum ctx_type */
     bool exiting;            /* the current actor decided to exit */
     bool handoff;            /* a worker gave the slot's consumer role to a thread */
+    const tr_msg *cur_req;   /* the request being handled and not yet answered */
     tr_reason exit_reason;   /* why, when exiting */
     tr_actor *actor;         /* the actor being run (workers) or owned (threads) */
     struct worker *worker;   /* CTX_WORKER */

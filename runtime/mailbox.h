@@ -40,8 +40,9 @@ static inline void mbox_init(tr_actor *a)
 }
 
 /* Appends n. Returns true when the mailbox was idle: the caller must then
- * schedule the actor. *depth receives the queue length n made (an estimate
- * when a consumer is mid-way). Any thread. */
+ * schedule the actor. *depth receives the queue length n made, sampled on
+ * every eighth push (0 otherwise) so a busy pair does not pull the
+ * consumer's cache line across cores for every message. Any thread. */
 static inline bool mbox_push(tr_actor *a, mbox_node *n, uint32_t *depth)
 {
     atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
@@ -54,7 +55,7 @@ static inline bool mbox_push(tr_actor *a, mbox_node *n, uint32_t *depth)
      * a node whose next is still unset. */
     uint32_t seq = atomic_load_explicit(&prev->seq, memory_order_relaxed) + 1;
     atomic_store_explicit(&n->seq, seq, memory_order_relaxed);
-    *depth = seq - atomic_load_explicit(&a->consumed_seq, memory_order_relaxed);
+    *depth = (seq & 7) != 0 ? 0 : seq - atomic_load_explicit(&a->consumed_seq, memory_order_relaxed);
     /* release: pairs with the acquire loads of ->next in the pops, making
      * n's contents visible to the consumer. */
     atomic_store_explicit(&prev->next, n, memory_order_release);

@@ -16,7 +16,7 @@
 
 #define CACHE_MAX 256  /* nodes a context keeps before giving a batch back */
 #define CACHE_BATCH 64 /* nodes moved between a cache and the pool at once */
-#define POOL_MAX 256   /* batches the pool keeps; beyond that nodes are freed */
+#define POOL_MAX 4096  /* batches the pool keeps (32 MiB of nodes); beyond that nodes are freed */
 
 uint64_t tr__now_ns(void)
 {

@@ -157,10 +157,10 @@ tr_err tr_call(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_msg 
     return tr__thread_wait_reply(ctx, corr, deadline, reply);
 }
 
-/* Sends reply as the answer to request; consumes reply in every case. */
-static tr_err reply_send(tr_ctx *ctx, const tr_msg *request, tr_msg *reply, tr_err status)
+/* Sends reply to a return address; consumes reply in every case. */
+static tr_err reply_send(tr_ctx *ctx, const tr_reply_to *to, tr_msg *reply, tr_err status)
 {
-    if (request->deadline != 0 && tr__now_ns() > request->deadline) {
+    if (to->deadline != 0 && tr__now_ns() > to->deadline) {
         ctr_add(&ctx->ctr.late_replies, 1);
         tr__msg_release(ctx, reply);
         return TR_ETIMEDOUT;
@@ -168,10 +168,43 @@ static tr_err reply_send(tr_ctx *ctx, const tr_msg *request, tr_msg *reply, tr_e
     reply->kind = MK_REPLY;
     reply->flags &= MF_HEAPBUF;
     reply->status = (int16_t)status;
-    reply->corr = request->corr;
-    reply->deadline = request->deadline;
+    reply->corr = to->corr;
+    reply->deadline = to->deadline;
     reply->from = tr_self(ctx);
-    return tr__send_system(ctx, request->from, reply);
+    return tr__send_system(ctx, to->to, reply);
+}
+
+tr_err tr_msg_reply_to(tr_reply_to *out, const tr_msg *request)
+{
+    if (out == NULL || !tr_msg_is_request(request))
+        return TR_EINVAL;
+    out->to = request->from;
+    out->corr = request->corr;
+    out->deadline = request->deadline;
+    return TR_OK;
+}
+
+/* Answers request, noting that the handler's exit no longer owes it one. */
+static tr_err reply_request(tr_ctx *ctx, const tr_msg *request, tr_msg *reply, tr_err status)
+{
+    tr_reply_to to;
+    tr_msg_reply_to(&to, request);
+    if (request == ctx->cur_req)
+        ctx->cur_req = NULL;
+    return reply_send(ctx, &to, reply, status);
+}
+
+static tr_msg *error_reply(tr_ctx *ctx, const char *tag)
+{
+    tr_msg *r = tr__msg_alloc(ctx);
+    if (r != NULL)
+        tr__msg_set_tag(r, tag); /* a valid tag: copied from a message or a literal */
+    return r;
+}
+
+static bool status_ok(tr_err status)
+{
+    return status != TR_OK && (unsigned)status < TR_ERR_COUNT_;
 }
 
 tr_err tr_reply(tr_ctx *ctx, const tr_msg *request, tr_msg *reply)
@@ -182,17 +215,36 @@ tr_err tr_reply(tr_ctx *ctx, const tr_msg *request, tr_msg *reply)
         tr__msg_release(ctx, reply);
         return TR_ENOMEM;
     }
-    return reply_send(ctx, request, reply, TR_OK);
+    return reply_request(ctx, request, reply, TR_OK);
 }
 
 tr_err tr_reply_error(tr_ctx *ctx, const tr_msg *request, tr_err status)
 {
-    if (ctx == NULL || request == NULL || !tr_msg_is_request(request) || status == TR_OK ||
-        (unsigned)status >= TR_ERR_COUNT_)
+    if (ctx == NULL || !tr_msg_is_request(request) || !status_ok(status))
         return TR_EINVAL;
-    tr_msg *r = tr__msg_alloc(ctx);
+    tr_msg *r = error_reply(ctx, request->tag);
     if (r == NULL)
         return TR_ENOMEM;
-    memcpy(r->tag, request->tag, sizeof r->tag);
-    return reply_send(ctx, request, r, status);
+    return reply_request(ctx, request, r, status);
+}
+
+tr_err tr_reply_to_send(tr_ctx *ctx, const tr_reply_to *to, tr_msg *reply)
+{
+    if (ctx == NULL || to == NULL || reply == NULL || to->corr == 0)
+        return TR_EINVAL;
+    if (reply->flags & MF_NOMEM) {
+        tr__msg_release(ctx, reply);
+        return TR_ENOMEM;
+    }
+    return reply_send(ctx, to, reply, TR_OK);
+}
+
+tr_err tr_reply_to_error(tr_ctx *ctx, const tr_reply_to *to, tr_err status)
+{
+    if (ctx == NULL || to == NULL || to->corr == 0 || !status_ok(status))
+        return TR_EINVAL;
+    tr_msg *r = error_reply(ctx, "tr.error");
+    if (r == NULL)
+        return TR_ENOMEM;
+    return reply_send(ctx, to, r, status);
 }

@@ -35,7 +35,7 @@ tr_err tr_runtime_start(tr_runtime **out, const tr_runtime_opts *opts)
         return TR_ENOMEM;
     rt->node = node_id_new();
     snprintf(rt->name, sizeof rt->name, "%s", o->node_name != NULL ? o->node_name : "troupe");
-    rt->batch = o->batch != 0 ? o->batch : 64;
+    rt->batch = o->batch != 0 ? o->batch : 4096;
     rt->spin_ns = (o->spin_us != 0 ? o->spin_us : 50) * 1000u;
     atomic_store(&rt->next_corr, 1);
     pthread_mutex_init(&rt->table_lock, NULL);

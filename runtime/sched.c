@@ -234,16 +234,39 @@ static tr_actor *find_work(struct worker *w)
     return steal(w);
 }
 
-/* Runs one turn of a: at most batch messages, then idle or requeue. */
+/*
+ * Runs one turn of a, then marks it idle or requeues it. A turn ends after
+ * `batch` messages, after SEND_BUDGET messages sent, or after TURN_NS
+ * (checked every 32 messages), whichever comes first. Charging sends is the
+ * backpressure: an actor that sends a thousand messages per handler call
+ * yields after about one call, while the actor draining them keeps its
+ * worker for up to a whole batch, so producers cannot outrun a consumer
+ * just by doing more per call. The time limit keeps slow handlers from
+ * holding a worker.
+ */
+#define SEND_BUDGET 1024
+#define TURN_NS 200000
+
 static void run_actor(struct worker *w, tr_actor *a)
 {
     tr_ctx *ctx = &w->ctx;
-    uint32_t batch = ctx->rt->batch;
+    uint64_t batch = ctx->rt->batch;
+    uint64_t sent_limit = atomic_load_explicit(&ctx->ctr.sent, memory_order_relaxed) + SEND_BUDGET;
+    uint64_t t0 = 0;
     ctx->actor = a;
     ctx->handoff = false;
     mbox_node *released;
 
-    for (uint32_t n = 0; n < batch; n++) {
+    for (uint64_t n = 0; n < batch; n++) {
+        if (atomic_load_explicit(&ctx->ctr.sent, memory_order_relaxed) >= sent_limit)
+            break;
+        if ((n & 31) == 31) {
+            uint64_t now = tr__now_ns();
+            if (t0 == 0)
+                t0 = now;
+            else if (now - t0 > TURN_NS)
+                break;
+        }
         mbox_node *node = mbox_pop(a, &released);
         tr__msg_dispose_released(ctx, released);
         if (node == NULL)
@@ -264,12 +287,16 @@ static void run_actor(struct worker *w, tr_actor *a)
             return;
         }
         if (m != NULL) {
+            ctx->cur_req = (m->flags & MF_REQUEST) ? m : NULL;
             int rc = a->beh->handle(ctx, a->state, m);
-            tr__msg_release(ctx, m);
             if (rc != 0 && !ctx->exiting) {
                 ctx->exiting = true;
                 ctx->exit_reason = tr_reason_make(TR_EXIT_ERROR, rc, NULL);
             }
+            if (ctx->cur_req != NULL && ctx->exiting) /* the caller must not wait */
+                tr_reply_error(ctx, ctx->cur_req, TR_EEXITED);
+            ctx->cur_req = NULL;
+            tr__msg_release(ctx, m);
         }
         if (ctx->exiting)
             tr__finish_exit(ctx);

@@ -113,7 +113,8 @@ typedef struct tr_msg tr_msg;         /* one message: tag + msgpack payload + en
 typedef struct tr_runtime_opts {
     uint32_t workers;      /* worker threads; 0 = number of online cores */
     const char *node_name; /* copied; NULL = "troupe" */
-    uint32_t batch;        /* messages per turn before a pooled actor yields; 0 = 64 */
+    uint32_t batch;        /* most messages a pooled actor handles per turn; 0 = 4096. A turn
+                              also ends after 1024 sends or ~200 us, whichever is first */
     uint32_t spin_us;      /* how long an idle worker spins before parking; 0 = 50 */
 } tr_runtime_opts;
 
@@ -496,12 +497,28 @@ tr_err tr_request(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms,
 tr_err tr_call(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_msg **reply);
 
 /* Replies to request with reply, which is consumed in every case but
- * TR_EINVAL. If the request's deadline has passed the reply is discarded,
+ * TR_EINVAL. A pooled actor that exits while handling a request it has not
+ * answered answers it with TR_EEXITED, so its caller does not wait. If the request's deadline has passed the reply is discarded,
  * counted as late, and TR_ETIMEDOUT returned; TR_ENOACTOR if the requester
  * is gone. TR_EINVAL if request is not a request. */
 tr_err tr_reply(tr_ctx *ctx, const tr_msg *request, tr_msg *reply);
 /* Replies with an error status and no payload. */
 tr_err tr_reply_error(tr_ctx *ctx, const tr_msg *request, tr_err status);
+
+/* A request's return address: what is needed to answer it after its
+ * message is gone (a server that answers once other work is done). */
+typedef struct tr_reply_to {
+    tr_ref to;         /* the requester */
+    uint64_t corr;     /* which of its requests */
+    uint64_t deadline; /* monotonic ns after which the answer is discarded */
+} tr_reply_to;
+
+/* Fills *out with request's return address. TR_EINVAL if not a request. */
+tr_err tr_msg_reply_to(tr_reply_to *out, const tr_msg *request);
+/* Answers through a saved return address, like tr_reply. */
+tr_err tr_reply_to_send(tr_ctx *ctx, const tr_reply_to *to, tr_msg *reply);
+/* Answers through a saved return address with an error status. */
+tr_err tr_reply_to_error(tr_ctx *ctx, const tr_reply_to *to, tr_err status);
 
 /* ------------------------------------------------------------------------ */
 /* Timers                                                                    */

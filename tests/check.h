@@ -108,7 +108,7 @@ static inline uint32_t test_scale(uint32_t n)
     if (test_quick())
         n /= 10;
     if (TEST_SANITIZED)
-        n /= 4;
+        n /= 2;
     return n ? n : 1;
 }
 

@@ -55,6 +55,38 @@ static int gate_init(tr_ctx *ctx, void *state, const tr_msg *args)
 
 static const tr_behaviour gate_b = {"gate", 0, gate_init, NULL, NULL, gate_run};
 
+/* The pooled twin of the gate (no "go": it is held back another way). */
+static int pgate_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+    if (tr_msg_is(m, "m")) {
+        int64_t v = -1;
+        CHECK_OK(tr_msg_int(m, &v));
+        CHECK_OK(tr_send_int(ctx, g_main, "seen", v));
+    } else if (tr_msg_is(m, "end")) {
+        CHECK_OK(tr_send_tag(ctx, g_main, "seen_end"));
+    }
+    return 0;
+}
+
+static const tr_behaviour pgate_b = {"pgate", 0, NULL, pgate_handle, NULL, NULL};
+
+/* Holds the only worker of a one-worker runtime until released, so that
+ * a pooled actor's mailbox fills while it cannot run. Test-only: real
+ * handlers must not block. */
+static atomic_int g_blocking, g_release;
+
+static int blocker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+    int64_t deadline = test_now_ms() + TEST_WAIT_MS;
+    atomic_store(&g_blocking, 1);
+    while (!atomic_load(&g_release) && test_now_ms() < deadline)
+        test_sleep_ms(1);
+    atomic_store(&g_blocking, 0);
+    return 0;
+}
+
+static const tr_behaviour blocker_b = {"blocker", 0, NULL, blocker_handle, NULL, NULL};
+
 /* "fail" makes it exit with an error. */
 static int victim_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 {
@@ -176,6 +208,45 @@ static void signals_when_full(tr_ctx *ctx, tr_overflow policy)
     tr_msg_free(test_recv(ctx, "seen_end"));
 }
 
+static void pooled_policies(void)
+{
+    static const int64_t all[] = {0, 1, 2, 3}, last[] = {6, 7, 8, 9};
+    tr_ctx *ctx;
+    tr_runtime *rt = test_start(1, &ctx);
+    g_main = tr_self(ctx);
+    tr_ref blocker;
+    CHECK_OK(tr_spawn(&blocker, ctx, &blocker_b, NULL, NULL));
+    for (int p = TR_OVERFLOW_REJECT; p <= TR_OVERFLOW_DROP_OLDEST; p++) {
+        tr_spawn_opts o = TR_SPAWN_OPTS_INIT;
+        tr_ref gate;
+        o.mailbox_limit = 4;
+        o.overflow = (tr_overflow)p;
+        CHECK_OK(tr_spawn(&gate, ctx, &pgate_b, NULL, &o));
+        atomic_store(&g_release, 0);
+        CHECK_OK(tr_send_tag(ctx, blocker, "block"));
+        WAIT_UNTIL(atomic_load(&g_blocking) == 1);
+        tr_counters c0 = test_counters(rt);
+        for (int i = 0; i < 10; i++) {
+            tr_err e = tr_send_int(ctx, gate, "m", i);
+            if (p == TR_OVERFLOW_REJECT && i >= 4)
+                CHECK_ERR(e, TR_EFULL);
+            else
+                CHECK_OK(e);
+        }
+        atomic_store(&g_release, 1);
+        expect_seen(ctx, gate, p == TR_OVERFLOW_DROP_OLDEST ? last : all, 4);
+        tr_counters c1 = test_counters(rt);
+        if (p == TR_OVERFLOW_REJECT) {
+            CHECK(c1.rejected_full == c0.rejected_full + 6);
+        } else {
+            CHECK(c1.dropped_overflow == c0.dropped_overflow + 6);
+            CHECK(c1.dead_letters >= c0.dead_letters + 6);
+        }
+        WAIT_UNTIL(atomic_load(&g_blocking) == 0);
+    }
+    test_finish(rt, ctx);
+}
+
 int main(void)
 {
     tr_ctx *ctx;
@@ -192,6 +263,8 @@ int main(void)
     printf("signals, drop oldest\n");
     signals_when_full(ctx, TR_OVERFLOW_DROP_OLDEST);
     test_finish(rt, ctx);
+    printf("pooled receivers\n");
+    pooled_policies();
     printf("ok\n");
     return 0;
 }

@@ -8,6 +8,8 @@
  */
 #include "check.h"
 
+#include <pthread.h>
+
 #define MAXP 64
 
 static struct {
@@ -80,12 +82,22 @@ static int puppet_handle(tr_ctx *ctx, void *state, const tr_msg *m)
         CHECK_OK(tr_send(ctx, g.main, ref_kind_code(ctx, "got_exit", r, why.kind, why.code)));
         return 0;
     }
+    if (tr_msg_is(m, TR_TAG_DOWN)) {
+        tr_reason why;
+        tr_monitor_id id;
+        CHECK_OK(tr_msg_down_info(m, &r, &id, &why));
+        CHECK_OK(tr_send(ctx, g.main, ref_kind_code(ctx, "got_down", r, why.kind, why.code)));
+        return 0;
+    }
     read_ref_kind_code(m, &r, &a, &b);
     int64_t result = 0;
     if (tr_msg_is(m, "link")) {
         result = tr_link(ctx, r);
     } else if (tr_msg_is(m, "unlink")) {
         result = tr_unlink(ctx, r);
+    } else if (tr_msg_is(m, "monitor")) {
+        tr_monitor_id id;
+        result = tr_monitor(ctx, r, &id);
     } else if (tr_msg_is(m, "trap")) {
         tr_trap_exit(ctx, a != 0);
     } else if (tr_msg_is(m, "fail")) {
@@ -273,6 +285,69 @@ static void links(tr_ctx *ctx)
     expect_down(ctx, p, TR_EXIT_ERROR, 11);
 }
 
+/* A thread actor that only waits; it returns 0 when told to stop. */
+static int sleeper_run(tr_ctx *ctx, void *state)
+{
+    tr_msg *m = NULL;
+    tr_err e;
+    while ((e = tr_receive(ctx, NULL, NULL, NULL, TR_FOREVER, &m)) == TR_OK)
+        tr_msg_free(m);
+    CHECK_ERR(e, TR_ESTOPPED);
+    return 0;
+}
+
+static const tr_behaviour sleeper_b = {"sleeper", 0, NULL, NULL, NULL, sleeper_run};
+
+/* Attaches, says hello to main, detaches when main says bye. */
+static void *visitor_main(void *rt)
+{
+    tr_ctx *ctx;
+    tr_msg *m = NULL;
+    CHECK_OK(tr_attach(&ctx, rt));
+    CHECK_OK(tr_send_tag(ctx, g.main, "hello"));
+    CHECK_OK(tr_receive(ctx, "bye", NULL, NULL, TEST_WAIT_MS, &m));
+    tr_msg_free(m);
+    tr_detach(ctx);
+    return NULL;
+}
+
+static void across_kinds(tr_ctx *ctx)
+{
+    /* A thread actor taken down by a link exits with the link's reason,
+     * although its run returns 0. */
+    tr_spawn_opts o = TR_SPAWN_OPTS_INIT;
+    tr_ref t, p;
+    o.kind = TR_THREAD;
+    CHECK_OK(tr_spawn(&t, ctx, &sleeper_b, NULL, &o));
+    monitored(ctx, t);
+    p = spawn_puppet(ctx, false);
+    CHECK_OK(cmd(ctx, p, "link", t, 0));
+    cmd_noreply(ctx, p, "fail", p, 21);
+    expect_down(ctx, t, TR_EXIT_ERROR, 21);
+
+    /* A pooled actor's monitor of a thread actor. */
+    CHECK_OK(tr_spawn(&t, ctx, &sleeper_b, NULL, &o));
+    p = spawn_puppet(ctx, false);
+    CHECK_OK(cmd(ctx, p, "monitor", t, 0));
+    tr_reason r = tr_reason_make(TR_EXIT_ERROR, 22, NULL);
+    CHECK_OK(tr_exit(ctx, t, &r));
+    expect_exit_msg(ctx, "got_down", t, TR_EXIT_ERROR, 22);
+
+    /* A detaching thread's monitors fire with reason normal. */
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, visitor_main, tr_ctx_runtime(ctx)) == 0);
+    tr_msg *m = test_recv(ctx, "hello");
+    tr_ref visitor = tr_msg_from(m);
+    tr_msg_free(m);
+    CHECK(!tr_ref_is_nil(visitor));
+    monitored(ctx, visitor);
+    CHECK_OK(cmd(ctx, p, "monitor", visitor, 0));
+    CHECK_OK(tr_send_tag(ctx, visitor, "bye"));
+    expect_down(ctx, visitor, TR_EXIT_NORMAL, 0);
+    expect_exit_msg(ctx, "got_down", visitor, TR_EXIT_NORMAL, 0);
+    CHECK(pthread_join(th, NULL) == 0);
+}
+
 static void monitors(tr_ctx *ctx)
 {
     /* Exactly one DOWN per monitor, with the reason. */
@@ -324,6 +399,7 @@ int main(void)
     tr_runtime *rt = test_start(2, &ctx);
     g.main = tr_self(ctx);
     links(ctx);
+    across_kinds(ctx);
     monitors(ctx);
     test_finish(rt, ctx); /* the live puppets terminate at the stop */
 

@@ -5,6 +5,8 @@
  */
 #include "check.h"
 
+#include <pthread.h>
+
 static tr_ref g_main;
 
 /* "stop" exits normally; "whereis" <name> replies the lookup from inside an
@@ -67,6 +69,17 @@ static void stop_and_wait(tr_ctx *ctx, tr_ref a)
     CHECK_OK(tr_send_tag(ctx, a, "stop"));
     tr_reason why = test_wait_down(ctx, a);
     CHECK(why.kind == TR_EXIT_NORMAL);
+}
+
+/* Attaches, registers "visitor" for itself, detaches. */
+static void *visitor_main(void *rt)
+{
+    tr_ctx *ctx;
+    CHECK_OK(tr_attach(&ctx, rt));
+    CHECK_OK(tr_register(ctx, "visitor", tr_self(ctx)));
+    check_whereis(rt, "visitor", tr_self(ctx));
+    tr_detach(ctx);
+    return NULL;
 }
 
 int main(void)
@@ -153,6 +166,12 @@ int main(void)
     o.name = "";
     CHECK_ERR(tr_spawn(&r2, ctx, &named_b, NULL, &o), TR_EINVAL);
     CHECK(test_counters(rt).spawned == c0.spawned);
+
+    /* A name of an attached thread is released when it detaches. */
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, visitor_main, rt) == 0);
+    CHECK(pthread_join(th, NULL) == 0);
+    check_unknown(rt, "visitor");
 
     /* Each runtime has its own registry. */
     tr_runtime *rt2 = NULL;

@@ -9,8 +9,8 @@ static tr_ref g_main;
 static atomic_int g_continuations;
 
 /* Request kinds, by tag. */
-static const char *const kinds[] = {"req", "fail", "ignore", "slow", "fast"};
-enum { K_REQ, K_FAIL, K_IGNORE, K_SLOW, K_FAST };
+static const char *const kinds[] = {"req", "fail", "ignore", "slow", "fast", "hold", "quit"};
+enum { K_REQ, K_FAIL, K_IGNORE, K_SLOW, K_FAST, K_HOLD, K_QUIT };
 
 static tr_msg *new_request(tr_ctx *ctx, int kind, int64_t v)
 {
@@ -20,26 +20,31 @@ static tr_msg *new_request(tr_ctx *ctx, int kind, int64_t v)
     return m;
 }
 
-static void reply_int(tr_ctx *ctx, const tr_msg *req, int64_t v, tr_err want)
+static tr_err reply_int(tr_ctx *ctx, const tr_msg *req, int64_t v)
 {
     tr_msg *r = NULL;
     CHECK_OK(tr_msg_new(&r, ctx, "answer"));
     CHECK_OK(tr_pack_int(r, v));
-    CHECK_ERR(tr_reply(ctx, req, r), want); /* consumed either way */
+    return tr_reply(ctx, req, r); /* consumed whatever it returns but TR_EINVAL */
 }
 
 /* ---- servers ------------------------------------------------------------- */
 
-/* Pooled: "req" v -> v + 1, "fail" -> TR_ENOTSUP, "ignore" -> nothing. */
+/* Pooled: "req" v -> v + 1, "fail" -> TR_ENOTSUP, "ignore" -> nothing,
+ * "quit" -> exits without a reply. */
 static int echo_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 {
     int64_t v = 0;
     CHECK(tr_msg_is_request(m));
     CHECK_OK(tr_msg_int(m, &v));
-    if (tr_msg_is(m, "req"))
-        reply_int(ctx, m, v + 1, TR_OK);
-    else if (tr_msg_is(m, "fail"))
+    if (tr_msg_is(m, "req")) {
+        CHECK_OK(reply_int(ctx, m, v + 1));
+    } else if (tr_msg_is(m, "fail")) {
         CHECK_OK(tr_reply_error(ctx, m, TR_ENOTSUP));
+    } else if (tr_msg_is(m, "quit")) {
+        tr_reason why = tr_reason_make(TR_EXIT_NORMAL, 0, NULL);
+        tr_stop_self(ctx, &why);
+    }
     return 0;
 }
 
@@ -47,7 +52,8 @@ static const tr_behaviour echo_b = {"echo", 0, NULL, echo_handle, NULL, NULL};
 
 /* Thread actor: "fast" v -> v at once; "slow" v -> waits until the
  * request's deadline has passed, then replies v anyway and reports what
- * tr_reply said to main as "replied". */
+ * tr_reply said to main as "replied"; "hold" v -> says "holding" to main,
+ * waits for "now", replies and reports likewise. */
 static int slow_run(tr_ctx *ctx, void *state)
 {
     for (;;) {
@@ -70,11 +76,15 @@ static int slow_run(tr_ctx *ctx, void *state)
                 CHECK_OK(tr_receive(ctx, "wake", NULL, NULL, TEST_WAIT_MS, &wake));
                 tr_msg_free(wake);
             }
-            reply_int(ctx, req, v, TR_ETIMEDOUT);
-            CHECK_OK(tr_send_int(ctx, g_main, "replied", TR_ETIMEDOUT));
+            CHECK_OK(tr_send_int(ctx, g_main, "replied", reply_int(ctx, req, v)));
+        } else if (tr_msg_is(req, "hold")) {
+            CHECK_OK(tr_send_tag(ctx, g_main, "holding"));
+            CHECK_OK(tr_receive(ctx, "now", NULL, NULL, TR_FOREVER, &wake));
+            tr_msg_free(wake);
+            CHECK_OK(tr_send_int(ctx, g_main, "replied", reply_int(ctx, req, v)));
         } else {
             CHECK(!tr_msg_expired(req));
-            reply_int(ctx, req, v, TR_OK);
+            CHECK_OK(reply_int(ctx, req, v));
         }
         tr_msg_free(req);
     }
@@ -111,7 +121,7 @@ static int client_on_reply(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err
         CHECK(reply == NULL);
     }
     test_send_ints(ctx, g_main, "result", 2, r);
-    return 0;
+    return r[1] == 778 ? 77 : 0; /* a failing continuation fails the actor */
 }
 
 /* "go" [server, kind, value, timeout_ms] sends one request. */
@@ -143,6 +153,63 @@ static int client_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 static const tr_behaviour client_b = {"client", sizeof(client), client_init, client_handle,
                                       NULL, NULL};
 
+/* ---- requests from a thread actor and from an attached thread ------------ */
+
+typedef struct waiter {
+    int done;
+    int64_t value;
+    void *state_seen;
+} waiter;
+
+static int waiter_on_reply(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err status,
+                           void *udata)
+{
+    waiter *w = udata;
+    CHECK_OK(status);
+    CHECK_OK(tr_msg_int(reply, &w->value));
+    w->state_seen = state;
+    w->done++;
+    return 0;
+}
+
+/* Sends a request with a continuation, then receives (nothing) until the
+ * continuation has run inside tr_receive; returns the reply's value. */
+static int64_t request_and_wait(tr_ctx *ctx, tr_ref server, int64_t v, waiter *w)
+{
+    tr_msg *none = NULL;
+    int64_t deadline = test_now_ms() + TEST_WAIT_MS;
+    CHECK_OK(tr_request(ctx, server, new_request(ctx, K_REQ, v), TEST_WAIT_MS,
+                        waiter_on_reply, w));
+    while (w->done == 0) {
+        CHECK_ERR(tr_receive(ctx, "never", NULL, NULL, 20, &none), TR_ETIMEDOUT);
+        CHECK(test_now_ms() < deadline);
+    }
+    CHECK(w->done == 1);
+    return w->value;
+}
+
+static tr_err call_int(tr_ctx *ctx, tr_ref server, int kind, int64_t v, uint32_t timeout,
+                       int64_t *out);
+
+/* A thread actor: one tr_call and one tr_request to the server in its
+ * args, then it reports [call result, request result] as "tclient". */
+static int tclient_run(tr_ctx *ctx, void *state)
+{
+    tr_msg *m = NULL;
+    waiter w = {0, 0, NULL};
+    int64_t r[2];
+    CHECK_OK(tr_receive(ctx, "server", NULL, NULL, TR_FOREVER, &m));
+    tr_ref server = test_read_ref(m);
+    tr_msg_free(m);
+    CHECK_OK(call_int(ctx, server, K_REQ, 10, TEST_WAIT_MS, &r[0]));
+    r[1] = request_and_wait(ctx, server, 20, &w);
+    CHECK(w.state_seen == state); /* the continuation runs on this actor */
+    test_send_ints(ctx, g_main, "tclient", 2, r);
+    return 0;
+}
+
+static const tr_behaviour tclient_b = {"tclient", sizeof(int), NULL, NULL, NULL, tclient_run};
+
 /* Has the client request kind/v from server; returns [status, value]. */
 static void client_ask(tr_ctx *ctx, tr_ref cl, tr_ref server, int kind, int64_t v,
                        int64_t timeout, int64_t *status, int64_t *value)
@@ -165,7 +232,7 @@ static void client_ask(tr_ctx *ctx, tr_ref cl, tr_ref server, int kind, int64_t 
 
 static tr_err call_int(tr_ctx *ctx, tr_ref server, int kind, int64_t v, uint32_t timeout,
                        int64_t *out)
-{
+{ /* tr_call with an integer request; *out gets the integer reply */
     tr_msg *rep = NULL;
     tr_err e = tr_call(ctx, server, new_request(ctx, kind, v), timeout, &rep);
     if (e == TR_OK) {
@@ -241,6 +308,70 @@ int main(void)
     test_recv_none(ctx, "result", 100);
     CHECK(atomic_load(&g_continuations) == conts);
     CHECK(test_counters(rt).late_replies >= late0 + 2);
+
+    /* A thread actor calls and requests; main requests with a continuation,
+     * which runs inside its tr_receive. */
+    tr_ref tc;
+    CHECK_OK(tr_spawn(&tc, ctx, &tclient_b, NULL, &th));
+    CHECK_OK(tr_send(ctx, tc, test_msg_ref(ctx, "server", echo)));
+    tr_msg *tm = test_recv(ctx, "tclient");
+    int64_t tr2[2];
+    test_read_ints(tm, 2, tr2);
+    tr_msg_free(tm);
+    CHECK(tr2[0] == 11 && tr2[1] == 21);
+    waiter w = {0, 0, NULL};
+    CHECK(request_and_wait(ctx, echo, 30, &w) == 31);
+
+    /* A continuation returning non-zero makes its actor exit with it. */
+    tr_ref doomed;
+    tr_monitor_id dmon;
+    CHECK_OK(tr_spawn(&doomed, ctx, &client_b, NULL, NULL));
+    CHECK_OK(tr_monitor(ctx, doomed, &dmon));
+    client_ask(ctx, doomed, echo, K_REQ, 777, TEST_WAIT_MS, &st, &v);
+    CHECK(st == TR_OK && v == 778);
+    CHECK(atomic_load(&g_continuations) == ++conts);
+    tr_reason dwhy = test_wait_down(ctx, doomed);
+    CHECK(dwhy.kind == TR_EXIT_ERROR && dwhy.code == 77);
+
+    /* The callee exits without replying: the caller learns it is gone
+     * (TR_ENOACTOR, "dead before or after the send"; TR_EEXITED names the
+     * same event) instead of waiting for its deadline. */
+    tr_ref quitter;
+    CHECK_OK(tr_spawn(&quitter, ctx, &echo_b, NULL, NULL));
+    tr_err qe = call_int(ctx, quitter, K_QUIT, 1, 3000, &v);
+    if (qe != TR_ENOACTOR && qe != TR_EEXITED)
+        TEST_FAIL("call to a callee that exited without replying: %s", tr_err_name(qe));
+    CHECK_OK(tr_spawn(&quitter, ctx, &echo_b, NULL, NULL));
+    client_ask(ctx, cl, quitter, K_QUIT, 1, 3000, &st, &v);
+    if (st != TR_ENOACTOR && st != TR_EEXITED)
+        TEST_FAIL("request to a callee that exited without replying: %s",
+                  tr_err_name((tr_err)st));
+    CHECK(atomic_load(&g_continuations) == ++conts);
+
+    /* The requester is gone when the reply is made: TR_ENOACTOR for the
+     * callee, and no continuation anywhere. */
+    tr_ref gone;
+    tr_monitor_id gmon;
+    CHECK_OK(tr_spawn(&gone, ctx, &client_b, NULL, NULL));
+    CHECK_OK(tr_monitor(ctx, gone, &gmon));
+    {
+        tr_msg *go = NULL;
+        CHECK_OK(tr_msg_new(&go, ctx, "go"));
+        CHECK_OK(tr_pack_array(go, 4));
+        CHECK_OK(tr_pack_ref(go, slow));
+        CHECK_OK(tr_pack_int(go, K_HOLD));
+        CHECK_OK(tr_pack_int(go, 5));
+        CHECK_OK(tr_pack_int(go, TEST_WAIT_MS));
+        CHECK_OK(tr_send(ctx, gone, go));
+    }
+    tr_msg_free(test_recv(ctx, "holding"));
+    tr_reason killed = tr_reason_make(TR_EXIT_KILLED, 0, NULL);
+    CHECK_OK(tr_exit(ctx, gone, &killed));
+    CHECK(test_wait_down(ctx, gone).kind == TR_EXIT_KILLED);
+    CHECK_OK(tr_send_tag(ctx, slow, "now"));
+    CHECK(test_recv_int(ctx, "replied") == TR_ENOACTOR);
+    test_recv_none(ctx, "result", 100);
+    CHECK(atomic_load(&g_continuations) == conts);
 
     /* Requests to an actor that is gone. */
     tr_ref dead;

@@ -99,7 +99,9 @@ static void recycled_slots(tr_ctx *ctx, tr_runtime *rt, uint64_t seed)
         tr_monitor_id mon;
         CHECK_OK(tr_msg_new(&args, ctx, "args"));
         CHECK_OK(tr_pack_int(args, i));
-        CHECK_OK(tr_spawn(&g_refs[i], ctx, &life_b, args, NULL));
+        tr_spawn_opts o = TR_SPAWN_OPTS_INIT;
+        o.kind = i % 3 == 2 ? TR_THREAD : TR_POOLED; /* slots pass between kinds */
+        CHECK_OK(tr_spawn(&g_refs[i], ctx, &life_b, args, &o));
         for (int j = 0; j < i; j++) {
             CHECK(!tr_ref_eq(g_refs[j], g_refs[i]));
             if (g_refs[j].id == g_refs[i].id)

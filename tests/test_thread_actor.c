@@ -193,6 +193,64 @@ static int misuser_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 
 static const tr_behaviour misuser_b = {"misuser", 0, NULL, misuser_handle, NULL, NULL};
 
+/* ---- 6. how thread actors end ------------------------------------------- */
+
+/* "stopself": tr_stop_self(error 5), then the next receive must say
+ * TR_ESTOPPED and run returns 0; "fail": run returns 9. */
+static int ender_run(tr_ctx *ctx, void *state)
+{
+    tr_msg *m = NULL;
+    CHECK_OK(tr_receive(ctx, NULL, NULL, NULL, TR_FOREVER, &m));
+    bool stop = tr_msg_is(m, "stopself");
+    tr_msg_free(m);
+    if (!stop)
+        return 9;
+    tr_reason why = tr_reason_make(TR_EXIT_ERROR, 5, "stopped itself");
+    tr_stop_self(ctx, &why);
+    CHECK_ERR(tr_receive(ctx, NULL, NULL, NULL, TR_FOREVER, &m), TR_ESTOPPED);
+    return 0;
+}
+
+static const tr_behaviour ender_b = {"ender", 0, NULL, NULL, NULL, ender_run};
+
+static int failing_init(tr_ctx *ctx, void *state, const tr_msg *args) { return 3; }
+
+static const tr_behaviour bad_init_b = {"bad_init", 0, failing_init, thread_echo_handle, NULL,
+                                        NULL};
+
+static void endings(tr_ctx *ctx)
+{
+    static const char *cmds[] = {"stopself", "fail"};
+    static const int32_t codes[] = {5, 9};
+    tr_spawn_opts o = TR_SPAWN_OPTS_INIT;
+    o.kind = TR_THREAD;
+    for (int i = 0; i < 2; i++) {
+        tr_ref a;
+        tr_monitor_id mon;
+        CHECK_OK(tr_spawn(&a, ctx, &ender_b, NULL, &o));
+        CHECK_OK(tr_monitor(ctx, a, &mon));
+        CHECK_OK(tr_send_tag(ctx, a, cmds[i]));
+        tr_reason why = test_wait_down(ctx, a);
+        CHECK(why.kind == TR_EXIT_ERROR && why.code == codes[i]);
+    }
+    /* init failing, pooled and thread: the actor exits with its value. A
+     * monitor could come too late (NOPROC); a link made at spawn cannot. */
+    tr_trap_exit(ctx, true);
+    o.link = true;
+    for (int k = 0; k < 2; k++) {
+        tr_ref a, from;
+        tr_reason why;
+        o.kind = k ? TR_THREAD : TR_POOLED;
+        CHECK_OK(tr_spawn(&a, ctx, &bad_init_b, NULL, &o));
+        tr_msg *m = test_recv(ctx, TR_TAG_EXIT);
+        CHECK_OK(tr_msg_exit_info(m, &from, &why));
+        tr_msg_free(m);
+        CHECK(tr_ref_eq(from, a));
+        CHECK(why.kind == TR_EXIT_ERROR && why.code == 3);
+    }
+    tr_trap_exit(ctx, false);
+}
+
 int main(void)
 {
     tr_ctx *ctx;
@@ -228,6 +286,8 @@ int main(void)
     CHECK(r[2] == TR_POOLED);
     /* tr_call sent nothing: had it, it would have come before "tried". */
     test_recv_none(ctx, "shouldnt", 0);
+
+    endings(ctx);
 
     test_finish(rt, ctx); /* thread actors leave their loops and are joined */
     printf("ok\n");
