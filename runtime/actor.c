@@ -82,6 +82,7 @@ tr_err tr__slot_alloc(tr_runtime *rt, tr_actor **out, uint16_t depth)
     atomic_store_explicit(&a->depth, depth, memory_order_relaxed);
     atomic_store_explicit(&a->discard, 0, memory_order_relaxed);
     atomic_store_explicit(&a->has_names, 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rt->spawning, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&rt->live_at_depth[depth], 1, memory_order_relaxed);
     if (depth != 0) /* depth 0 is an attached thread, not an actor */
         atomic_fetch_add_explicit(&rt->live, 1, memory_order_relaxed);
@@ -108,6 +109,16 @@ static void slot_count_exit(tr_runtime *rt, tr_actor *a)
     /* acq_rel: the stopper waiting for this depth to empty must see the
      * exit's effects once it reads zero. */
     if (atomic_fetch_sub_explicit(&rt->live_at_depth[depth], 1, memory_order_acq_rel) == 1) {
+        pthread_mutex_lock(&rt->stop_lock);
+        pthread_cond_broadcast(&rt->stop_cv);
+        pthread_mutex_unlock(&rt->stop_lock);
+    }
+}
+
+void tr__spawn_done(tr_runtime *rt)
+{
+    /* acq_rel: the stopper that reads zero sees the INIT pushes before it. */
+    if (atomic_fetch_sub_explicit(&rt->spawning, 1, memory_order_acq_rel) == 1) {
         pthread_mutex_lock(&rt->stop_lock);
         pthread_cond_broadcast(&rt->stop_cv);
         pthread_mutex_unlock(&rt->stop_lock);
@@ -506,16 +517,52 @@ static bool spawn_in_place(tr_ctx *ctx, tr_actor *a, const struct init_info *inf
     return true;
 }
 
-struct spawn_push {
+/* What tr_spawn hands to its point of no return. */
+struct spawn_go {
     tr_ctx *ctx;
     tr_actor *a;
+    tr_ref ref;
+    const tr_spawn_opts *o;
+    struct init_info info;
     tr_msg *init;
 };
 
-static void spawn_push_init(void *arg)
+/*
+ * Makes the new incarnation live: creates the thread of a thread actor and
+ * pushes INIT (or starts an init-less pooled actor in place). Runs with the
+ * registry locked for a named spawn, so the name appears only once this has
+ * succeeded. Everything that can fail happens before `kind` changes, so a
+ * sender that races with a failed spawn schedules nothing.
+ */
+static tr_err spawn_go(void *arg)
 {
-    struct spawn_push *sp = arg;
-    tr__deliver(sp->ctx, sp->a, sp->init);
+    struct spawn_go *g = arg;
+    tr_ctx *ctx = g->ctx;
+    tr_actor *a = g->a;
+    if (g->o->kind == TR_THREAD) {
+        struct thread_actor *thr;
+        tr_err err = tr__thread_spawn(ctx, a, &g->info, &thr);
+        if (err != TR_OK)
+            return err;
+        /* release: pairs with tr__schedule's acquire loads of kind and thr. */
+        atomic_store_explicit(&a->thr, thr, memory_order_release);
+        atomic_store_explicit(&a->kind, TR_THREAD, memory_order_release);
+    } else {
+        atomic_store_explicit(&a->kind, TR_POOLED, memory_order_release);
+        if (g->info.beh->init == NULL && spawn_in_place(ctx, a, &g->info, g->ref)) {
+            tr__msg_release(ctx, g->init);
+            return TR_OK;
+        }
+    }
+    tr_msg *init = g->init;
+    init->kind = MK_INIT;
+    init->flags = MF_SYSTEM;
+    init->from = ctx_self(ctx);
+    init->target_inc = g->ref.incarnation;
+    memcpy(init->data, &g->info, sizeof g->info);
+    init->len = sizeof g->info;
+    tr__deliver(ctx, a, init);
+    return TR_OK;
 }
 
 static tr_err spawn_check(tr_ctx *ctx, const tr_behaviour *b, const tr_spawn_opts *o)
@@ -571,63 +618,25 @@ tr_err tr_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
     }
     tr_ref ref = tr__actor_ref(rt, a);
 
-    struct init_info info = {b, args, o->trap_exit, o->link};
     atomic_store_explicit(&a->limit, o->mailbox_limit, memory_order_relaxed);
     atomic_store_explicit(&a->overflow, (uint8_t)o->overflow, memory_order_relaxed);
-    struct thread_actor *thr = NULL;
-    if (o->kind == TR_THREAD) {
-        err = tr__thread_spawn(ctx, a, &thr);
-        if (err != TR_OK)
-            goto undo;
-        thr->init = info;
-        thr->spawner = ctx_self(ctx);
-    }
-    atomic_store_explicit(&a->kind, (uint8_t)o->kind, memory_order_relaxed);
-
-    if (o->kind == TR_POOLED && b->init == NULL && o->name == NULL &&
-        spawn_in_place(ctx, a, &info, ref)) {
-        tr__msg_release(ctx, init);
-        ctr_add(&ctx->ctr.spawned, 1);
-        *out = ref;
-        return TR_OK;
-    }
-
-    init->kind = MK_INIT;
-    init->flags = MF_SYSTEM;
-    init->from = ctx_self(ctx);
-    init->target_inc = ref.incarnation;
-    memcpy(init->data, &info, sizeof info);
-    init->len = sizeof info;
-
+    struct spawn_go g = {ctx, a, ref, o, {b, args, o->trap_exit, o->link}, init};
     if (o->link)
         tr__links_add(ctx->actor, ref);
-    struct spawn_push sp = {ctx, a, init};
-    if (o->name != NULL) {
-        err = tr__names_register(rt, o->name, ref, a, spawn_push_init, &sp);
-        if (err != TR_OK) {
-            if (o->link)
-                tr__links_remove(ctx->actor, ref);
-            if (thr != NULL) {
-                /* The thread never got the consumer role: let it end. */
-                atomic_store_explicit(&thr->abort, true, memory_order_release);
-                tr__thread_wake(thr);
-            }
-            atomic_store_explicit(&a->kind, TR_POOLED, memory_order_relaxed);
-            goto undo;
-        }
+    err = o->name != NULL ? tr__names_register(rt, o->name, ref, a, spawn_go, &g) : spawn_go(&g);
+    if (err != TR_OK) {
+        if (o->link)
+            tr__links_remove(ctx->actor, ref);
+        /* Nothing saw this incarnation: retire it quietly. */
+        tr__msg_release(ctx, init);
+        slot_mark_dead(rt, a);
+        slot_count_exit(rt, a);
+        tr__slot_publish_free(rt, a);
     } else {
-        spawn_push_init(&sp);
+        ctr_add(&ctx->ctr.spawned, 1);
+        *out = ref;
     }
-    ctr_add(&ctx->ctr.spawned, 1);
-    *out = ref;
-    return TR_OK;
-
-undo:
-    /* Nothing saw this incarnation: retire it quietly. */
-    tr__msg_release(ctx, init);
-    slot_mark_dead(rt, a);
-    slot_count_exit(rt, a);
-    tr__slot_publish_free(rt, a);
+    tr__spawn_done(rt);
     return err;
 }
 

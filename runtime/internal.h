@@ -202,7 +202,6 @@ struct thread_actor {
     bool has_thread;             /* false for attached threads */
     bool joined;                 /* thread joined (or never started) */
     _Atomic bool done;           /* the thread left the actor; record reusable */
-    _Atomic bool abort;          /* spawn gave up: the thread must end at once */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     _Atomic int signalled;       /* a pusher made us runnable since we last woke */
@@ -213,6 +212,7 @@ struct thread_actor {
     uint64_t nsaved;             /* entries in the save queue */
     uint64_t save_dropped;       /* drop-oldest evictions from the save queue */
     bool stopped;                /* receives return TR_ESTOPPED from now on */
+    bool stop_pending;           /* drain-mode STOP seen: stop once the save queue has no match */
     uint64_t call_corr;          /* the blocking call in progress, 0 = none */
     tr_msg *call_reply;          /* its reply once it came */
     struct thread_actor *all_next; /* runtime's list of records (ctx_lock) */
@@ -265,6 +265,7 @@ struct tr_runtime {
 
     tr_ctx stop_ctx;                  /* used by the thread running tr_runtime_stop */
     bool stop_done;                   /* stop_lock: tr_runtime_stop finished */
+    _Atomic uint32_t spawning;        /* spawns between slot allocation and set-up */
 
     /* Message node pool shared by the per-thread caches. */
     pthread_mutex_t pool_lock;
@@ -319,8 +320,11 @@ void tr__uncount(tr_actor *a, const tr_msg *m);
 void tr__uncount_one(tr_actor *a);
 /* Runs terminate and all exit duties of ctx->actor with ctx->exit_reason. */
 void tr__finish_exit(tr_ctx *ctx);
-/* Allocates a slot for a new incarnation (table lock). */
+/* Allocates a slot for a new incarnation (table lock). A successful call
+ * counts a spawn in flight, which tr__spawn_done ends once the incarnation
+ * is set up or undone: shutdown waits for spawns in flight. */
 tr_err tr__slot_alloc(tr_runtime *rt, tr_actor **out, uint16_t depth);
+void tr__spawn_done(tr_runtime *rt);
 void tr__slot_publish_free(tr_runtime *rt, tr_actor *a);
 /* Counts and disposes of a message that reached no live actor, answering
  * links, monitors and requests on the dead actor's behalf. */
@@ -359,7 +363,10 @@ void tr__set_runtime_thread(tr_runtime *rt);
 
 /* thread_actor.c */
 void tr__thread_wake(struct thread_actor *t);
-tr_err tr__thread_spawn(tr_ctx *ctx, tr_actor *a, struct thread_actor **out);
+/* Starts the thread of a new thread actor for slot a; it waits for the
+ * consumer role. Does not publish it in a->thr. */
+tr_err tr__thread_spawn(tr_ctx *ctx, tr_actor *a, const struct init_info *info,
+                        struct thread_actor **out);
 void tr__threads_join_all(tr_runtime *rt);
 void tr__threads_free(tr_runtime *rt);
 void tr__threads_counters(tr_runtime *rt, ctr_set *sum);
@@ -381,11 +388,11 @@ tr_err tr__timer_cancel(tr_runtime *rt, tr_timer_id id);
 /* names.c */
 tr_err tr__names_init(tr_runtime *rt);
 void tr__names_free(tr_runtime *rt);
-/* Registers name for ref, checking ref's slot is alive; with then run
- * (may be NULL) while the registry is locked, so a lookup cannot see the
- * name before then has run. */
+/* Registers name for ref, checking ref's slot is alive. then (may be NULL)
+ * runs first, with the registry locked, so a lookup cannot see the name
+ * before then has run; if then fails the name is not registered. */
 tr_err tr__names_register(tr_runtime *rt, const char *name, tr_ref ref, tr_actor *a,
-                          void (*then)(void *arg), void *arg);
+                          tr_err (*then)(void *arg), void *arg);
 void tr__names_release_all(tr_runtime *rt, tr_ref ref);
 
 #endif /* TROUPE_INTERNAL_H */

@@ -32,7 +32,8 @@
 static inline void mbox_init(tr_actor *a)
 {
     atomic_store_explicit(&a->stub.next, NULL, memory_order_relaxed);
-    atomic_store_explicit(&a->stub.seq, 0, memory_order_relaxed);
+    atomic_store_explicit(&a->stub.seq, 1, memory_order_relaxed);
+    atomic_store_explicit(&a->consumed_seq, 1, memory_order_relaxed);
     a->tail = &a->stub;
     a->held = false;
     atomic_store_explicit(&a->head, (mbox_node *)((uintptr_t)&a->stub | MBOX_IDLE),
@@ -41,8 +42,9 @@ static inline void mbox_init(tr_actor *a)
 
 /* Appends n. Returns true when the mailbox was idle: the caller must then
  * schedule the actor. *depth receives the queue length n made, sampled on
- * every eighth push (0 otherwise) so a busy pair does not pull the
- * consumer's cache line across cores for every message. Any thread. */
+ * every eighth push (0 otherwise, or when unknown) so a busy pair does not
+ * pull the consumer's cache line across cores for every message. n's seq
+ * must be 0 when it comes in. Any thread. */
 static inline bool mbox_push(tr_actor *a, mbox_node *n, uint32_t *depth)
 {
     atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
@@ -52,10 +54,20 @@ static inline bool mbox_push(tr_actor *a, mbox_node *n, uint32_t *depth)
     bool was_idle = ((uintptr_t)prev & MBOX_IDLE) != 0;
     prev = (mbox_node *)((uintptr_t)prev & ~MBOX_IDLE);
     /* prev cannot be freed before we link it: the consumer never lets go of
-     * a node whose next is still unset. */
-    uint32_t seq = atomic_load_explicit(&prev->seq, memory_order_relaxed) + 1;
+     * a node whose next is still unset. Its seq may not be written yet (its
+     * pusher is between the same two steps): a node starts with seq 0,
+     * "unknown", and unknown spreads until the consumer re-anchors the
+     * numbering when it goes idle. */
+    uint32_t prev_seq = atomic_load_explicit(&prev->seq, memory_order_relaxed);
+    uint32_t seq = prev_seq != 0 ? prev_seq + 1 : 0;
     atomic_store_explicit(&n->seq, seq, memory_order_relaxed);
-    *depth = (seq & 7) != 0 ? 0 : seq - atomic_load_explicit(&a->consumed_seq, memory_order_relaxed);
+    *depth = 0;
+    if (seq != 0 && (seq & 7) == 0) {
+        uint32_t consumed = atomic_load_explicit(&a->consumed_seq, memory_order_relaxed);
+        int32_t d = (int32_t)(seq - consumed);
+        if (consumed != 0 && d > 0)
+            *depth = (uint32_t)d;
+    }
     /* release: pairs with the acquire loads of ->next in the pops, making
      * n's contents visible to the consumer. */
     atomic_store_explicit(&prev->next, n, memory_order_release);
@@ -106,9 +118,7 @@ static inline mbox_node *mbox_pop_owned(tr_actor *a, mbox_node **released)
             if (tail != head)
                 return NULL; /* a push is linking: come back */
             atomic_store_explicit(&a->stub.next, NULL, memory_order_relaxed);
-            atomic_store_explicit(&a->stub.seq, atomic_load_explicit(&tail->seq,
-                                                                     memory_order_relaxed),
-                                  memory_order_relaxed);
+            atomic_store_explicit(&a->stub.seq, 0, memory_order_relaxed); /* unknown */
             mbox_node *prev = atomic_exchange_explicit(&a->head, &a->stub, memory_order_acq_rel);
             prev = (mbox_node *)((uintptr_t)prev & ~MBOX_IDLE);
             atomic_store_explicit(&prev->next, &a->stub, memory_order_release);
@@ -131,10 +141,11 @@ static inline mbox_node *mbox_pop_owned(tr_actor *a, mbox_node **released)
         mbox_node *head = atomic_load_explicit(&a->head, memory_order_acquire);
         if (tail != head)
             return NULL;
-        /* tail is the last node: put the stub behind it so tail can go. */
+        /* tail is the last node: put the stub behind it so tail can go.
+         * Pushers racing with us may already number past tail, so the
+         * stub's number is unknown until the mailbox next goes idle. */
         atomic_store_explicit(&a->stub.next, NULL, memory_order_relaxed);
-        atomic_store_explicit(&a->stub.seq, atomic_load_explicit(&tail->seq, memory_order_relaxed),
-                              memory_order_relaxed);
+        atomic_store_explicit(&a->stub.seq, 0, memory_order_relaxed);
         mbox_node *prev = atomic_exchange_explicit(&a->head, &a->stub, memory_order_acq_rel);
         prev = (mbox_node *)((uintptr_t)prev & ~MBOX_IDLE);
         atomic_store_explicit(&prev->next, &a->stub, memory_order_release);
@@ -163,8 +174,6 @@ static inline bool mbox_mark_idle(tr_actor *a, mbox_node **released)
     bool held = a->held;
     if (held) {
         atomic_store_explicit(&a->stub.next, NULL, memory_order_relaxed);
-        atomic_store_explicit(&a->stub.seq, atomic_load_explicit(&tail->seq, memory_order_relaxed),
-                              memory_order_relaxed);
         /* Set up the idle state before the CAS publishes it: once it
          * succeeds another consumer may start at once. */
         a->tail = &a->stub;
@@ -172,6 +181,13 @@ static inline bool mbox_mark_idle(tr_actor *a, mbox_node **released)
     } else if (tail != &a->stub) {
         return false;
     }
+    /* The queue is empty: re-anchor the numbering (see mbox_push). */
+    uint32_t anchor = atomic_load_explicit(&a->consumed_seq, memory_order_relaxed);
+    if (anchor == 0) {
+        anchor = 1;
+        atomic_store_explicit(&a->consumed_seq, anchor, memory_order_relaxed);
+    }
+    atomic_store_explicit(&a->stub.seq, anchor, memory_order_relaxed);
     mbox_node *expected = tail;
     /* release: pairs with the acq_rel exchange of the push that next finds
      * the mailbox idle, and so with whoever runs the actor after us. */

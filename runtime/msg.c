@@ -28,6 +28,7 @@ uint64_t tr__now_ns(void)
 static void msg_reset(tr_msg *m)
 {
     atomic_store_explicit(&m->link.next, NULL, memory_order_relaxed);
+    atomic_store_explicit(&m->link.seq, 0, memory_order_relaxed);
     m->target_inc = 0;
     m->kind = MK_USER;
     m->flags = 0;

@@ -106,7 +106,7 @@ static tr_err name_check(const char *name)
 }
 
 tr_err tr__names_register(tr_runtime *rt, const char *name, tr_ref ref, tr_actor *a,
-                          void (*then)(void *arg), void *arg)
+                          tr_err (*then)(void *arg), void *arg)
 {
     struct names *ns = rt->names;
     pthread_mutex_lock(&ns->mu);
@@ -127,14 +127,15 @@ tr_err tr__names_register(tr_runtime *rt, const char *name, tr_ref ref, tr_actor
         pthread_mutex_unlock(&ns->mu);
         return TR_ENOACTOR;
     }
-    ns->tab[i].used = true;
-    memcpy(ns->tab[i].name, name, strlen(name) + 1);
-    ns->tab[i].ref = ref;
-    ns->n++;
-    if (then != NULL)
-        then(arg);
+    tr_err err = then != NULL ? then(arg) : TR_OK;
+    if (err == TR_OK) {
+        ns->tab[i].used = true;
+        memcpy(ns->tab[i].name, name, strlen(name) + 1);
+        ns->tab[i].ref = ref;
+        ns->n++;
+    }
     pthread_mutex_unlock(&ns->mu);
-    return TR_OK;
+    return err;
 }
 
 void tr__names_release_all(tr_runtime *rt, tr_ref ref)

@@ -51,8 +51,10 @@ tr_msg *tr__process_reply(tr_ctx *ctx, tr_actor *a, tr_msg *m)
         tr__msg_release(ctx, m);
         return NULL;
     }
-    if (tr__thread_take_reply(ctx, m))
+    if (tr__thread_take_reply(ctx, m)) {
+        ctr_add(&ctx->ctr.delivered, 1);
         return NULL;
+    }
     struct pending *p = pending_take(a, m->corr);
     if (p == NULL) {
         ctr_add(&ctx->ctr.late_replies, 1);
@@ -134,7 +136,7 @@ tr_err tr_request(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms,
 
 tr_err tr_call(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_msg **reply)
 {
-    if (ctx == NULL || req == NULL || reply == NULL)
+    if (ctx == NULL || req == NULL || reply == NULL || tr_ref_is_nil(to))
         return TR_EINVAL;
     if (ctx->type == CTX_WORKER)
         return TR_EWOULDBLOCK;

@@ -109,6 +109,12 @@ tr_err tr_runtime_stop(tr_runtime *rt, tr_stop_mode mode)
         pthread_mutex_unlock(&rt->stop_lock);
         return TR_OK;
     }
+    /* Spawns that got a slot before `stopping` was set finish first, so
+     * every actor the waves look for has its INIT queued. */
+    pthread_mutex_lock(&rt->stop_lock);
+    while (atomic_load_explicit(&rt->spawning, memory_order_acquire) != 0)
+        pthread_cond_wait(&rt->stop_cv, &rt->stop_lock);
+    pthread_mutex_unlock(&rt->stop_lock);
     int maxd = (int)atomic_load_explicit(&rt->max_depth, memory_order_relaxed);
     for (int d = maxd; d >= 1; d--) {
         stop_depth(rt, d, mode);

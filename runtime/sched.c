@@ -17,6 +17,7 @@
 
 #define RQ_SIZE 256        /* local run queue capacity (power of two) */
 #define GLOBAL_EVERY 61    /* turns between forced looks at the global queue */
+#define NEXT_STREAK 64     /* run-next hand-offs before the local queue is served */
 
 struct sched;
 
@@ -26,6 +27,7 @@ struct worker {
     pthread_t thread;
     uint32_t index;
     uint32_t ticks;
+    uint32_t next_streak;  /* turns run in a row from run_next */
     uint64_t rng;
     tr_actor *run_next;    /* private: runs before anything else */
     /* Local run queue: the owner pushes at tail; the owner and thieves take
@@ -225,8 +227,13 @@ static tr_actor *find_work(struct worker *w)
         return a;
     if ((a = w->run_next) != NULL) {
         w->run_next = NULL;
-        return a;
+        /* A pair that keeps waking each other would run forever from this
+         * slot; after NEXT_STREAK hand-offs the local queue goes first. */
+        if (++w->next_streak < NEXT_STREAK || !rq_nonempty(w))
+            return a;
+        push_local(w, a);
     }
+    w->next_streak = 0;
     if ((a = rq_take(w)) != NULL)
         return a;
     if ((a = gq_pop(w->s)) != NULL)

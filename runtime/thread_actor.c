@@ -38,8 +38,7 @@ static void deadline_to_timespec(uint64_t deadline_ns, struct timespec *ts)
     ts->tv_nsec = (long)(deadline_ns % 1000000000u);
 }
 
-/* Waits for a wake; deadline 0 = none. Returns false on timeout. Also
- * returns when abort is set. */
+/* Waits for a wake; deadline 0 = none. Returns false on timeout. */
 static bool thr_sleep(struct thread_actor *t, uint64_t deadline, uint32_t spin_ns)
 {
     uint64_t spin_until = tr__now_ns() + spin_ns;
@@ -52,8 +51,7 @@ static bool thr_sleep(struct thread_actor *t, uint64_t deadline, uint32_t spin_n
     bool woke = true;
     pthread_mutex_lock(&t->mu);
     atomic_store_explicit(&t->sleeping, 1, memory_order_seq_cst);
-    while (!atomic_load_explicit(&t->signalled, memory_order_seq_cst) &&
-           !atomic_load_explicit(&t->abort, memory_order_acquire)) {
+    while (!atomic_load_explicit(&t->signalled, memory_order_seq_cst)) {
         if (deadline == 0) {
             pthread_cond_wait(&t->cv, &t->mu);
         } else {
@@ -137,6 +135,23 @@ static void save_unlink(struct thread_actor *t, tr_msg *prev, tr_msg *m)
 
 /* Pops and processes everything queued; user messages go to the save
  * queue. Stops early when the actor is told to exit. */
+/* The oldest counted (bounded, user) message in the save queue, or NULL. */
+static tr_msg *save_oldest_counted(struct thread_actor *t, tr_msg **prev_out)
+{
+    tr_msg *prev = NULL;
+    for (tr_msg *m = t->save_head; m != NULL; prev = m, m = save_next(m)) {
+        if (m->flags & MF_COUNTED) {
+            *prev_out = prev;
+            return m;
+        }
+    }
+    return NULL;
+}
+
+/* Pops and processes everything queued; user messages go to the save
+ * queue. Stops early when the actor is told to exit. After a drain-mode
+ * STOP, what was queued before it is still handed out, later user messages
+ * are dead letters, and replies and signals are still processed. */
 static void thr_pump(tr_ctx *ctx)
 {
     struct thread_actor *t = ctx->thr;
@@ -148,31 +163,61 @@ static void thr_pump(tr_ctx *ctx)
         if (node == NULL)
             break;
         tr_msg *m = (tr_msg *)node;
-        if (tr__overflowed(a, m)) {
-            /* The save queue holds the oldest unreceived messages. */
-            tr_msg *old = t->save_head;
-            if (old != NULL && (old->flags & MF_COUNTED)) {
-                save_unlink(t, NULL, old);
-                save_append(t, m);
-                m = old;
-                t->save_dropped++; /* a receive scanning the queue restarts */
-            }
+        if (m->kind == MK_STOP && m->target_inc == a->live_inc &&
+            !atomic_load_explicit(&a->discard, memory_order_relaxed)) {
+            tr__msg_release(ctx, m);
+            t->stop_pending = true;
+            continue;
+        }
+        if (t->stop_pending && m->kind == MK_USER) {
             tr__uncount(a, m);
-            ctr_add(&ctx->ctr.dropped_overflow, 1);
             tr__dead_letter(ctx, a, m);
             continue;
         }
         bool counted = (m->flags & MF_COUNTED) != 0;
+        bool over = tr__overflowed(a, m);
         tr_msg *user = tr__process(ctx, a, m);
+        if (user == NULL) {
+            if (counted)
+                tr__uncount_one(a);
+            continue;
+        }
+        if (over) {
+            /* Drop-oldest: the oldest unreceived message goes, which is in
+             * the save queue if any counted one waits there. */
+            tr_msg *prev = NULL, *old = save_oldest_counted(t, &prev);
+            if (old != NULL) {
+                save_unlink(t, prev, old);
+                t->nsaved--;
+                t->save_dropped++; /* a receive scanning the queue restarts */
+            } else {
+                old = user;
+                user = NULL;
+            }
+            tr__uncount(a, old);
+            ctr_add(&ctx->ctr.dropped_overflow, 1);
+            tr__dead_letter(ctx, a, old);
+        }
         if (user != NULL) {
             save_append(t, user); /* a counted message stays counted until received */
             ctr_max(&ctx->ctr.max_depth, ++t->nsaved);
         }
-        else if (counted)
-            tr__uncount_one(a);
     }
     if (ctx->exiting)
         t->stopped = true;
+}
+
+/* A drain-mode STOP was seen and nothing queued before it matches: the
+ * actor stops now. */
+static tr_err thr_stop_now(tr_ctx *ctx)
+{
+    struct thread_actor *t = ctx->thr;
+    if (!ctx->exiting) {
+        ctx->exiting = true;
+        ctx->exit_reason = tr_reason_make(TR_EXIT_SHUTDOWN, 0, "runtime stopping");
+    }
+    t->stopped = true;
+    return TR_ESTOPPED;
 }
 
 /* A message leaves the save queue for the user: it no longer counts. */
@@ -221,6 +266,9 @@ tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata,
         thr_pump(ctx);
         if (t->stopped)
             return TR_ESTOPPED;
+        if (t->stop_pending && (prev != NULL ? save_next(prev) : t->save_head) == NULL &&
+            t->save_dropped == dropped)
+            return thr_stop_now(ctx);
         /* Resume the scan where it ended (earlier entries did not match),
          * unless the pump dropped an old entry, which may have been prev. */
         if (t->save_dropped != dropped) {
@@ -238,7 +286,7 @@ tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata,
                 prev = NULL;
             m = prev != NULL ? save_next(prev) : t->save_head;
             if (m == NULL)
-                return t->stopped ? TR_ESTOPPED : TR_ETIMEDOUT;
+                return t->stopped ? TR_ESTOPPED : t->stop_pending ? thr_stop_now(ctx) : TR_ETIMEDOUT;
         }
     }
 }
@@ -311,20 +359,21 @@ static struct thread_actor *thr_record_new(tr_runtime *rt)
 static struct thread_actor *thr_record_get(tr_runtime *rt, uint8_t type)
 {
     struct thread_actor *t = NULL;
+    bool join = false;
     pthread_mutex_lock(&rt->ctx_lock);
     for (struct thread_actor *r = rt->thr_all; r != NULL; r = r->all_next) {
         if (atomic_load_explicit(&r->done, memory_order_acquire)) {
             t = r;
             atomic_store_explicit(&t->done, false, memory_order_relaxed);
+            join = t->has_thread && !t->joined;
+            t->joined = true;
             break;
         }
     }
     pthread_mutex_unlock(&rt->ctx_lock);
     if (t != NULL) {
-        if (!t->joined) {
+        if (join)
             pthread_join(t->thread, NULL);
-            t->joined = true;
-        }
     } else {
         t = thr_record_new(rt);
         if (t == NULL)
@@ -337,24 +386,25 @@ static struct thread_actor *thr_record_get(tr_runtime *rt, uint8_t type)
     t->ctx.type = type;
     t->ctx.exiting = false;
     t->ctx.actor = NULL;
+    t->ctx.cur_req = NULL;
     t->has_thread = false;
     t->stopped = false;
+    t->stop_pending = false;
     t->save_head = t->save_tail = NULL;
     t->nsaved = 0;
     t->call_corr = 0;
     t->call_reply = NULL;
-    atomic_store_explicit(&t->abort, false, memory_order_relaxed);
+    t->init.args = NULL;
     atomic_store_explicit(&t->signalled, 0, memory_order_relaxed);
     return t;
 }
 
 /* Makes the calling record the consumer of its slot: waits for the grant
  * that the INIT push (or the worker that popped INIT) sends. */
-static bool thr_wait_role(struct thread_actor *t)
+static void thr_wait_role(struct thread_actor *t)
 {
     while (!thr_sleep(t, 0, t->ctx.rt->spin_ns)) {
     }
-    return !atomic_load_explicit(&t->abort, memory_order_acquire);
 }
 
 /* Leaves the slot: unreceived messages become dead letters, the consumer
@@ -367,18 +417,31 @@ static void thr_leave(struct thread_actor *t)
         tr_msg *m = t->save_head;
         t->save_head = save_next(m);
         thr_took(a, m);
-        m->target_inc = 0; /* never matches: counted as a dead letter */
-        tr__dead_letter(ctx, a, m);
+        tr__dead_letter(ctx, a, m); /* live_inc is 0 now: answered as dead */
     }
     t->save_tail = NULL;
+    t->nsaved = 0;
     /* release: a sender that finds the mailbox idle after mark_idle below
      * reads kind POOLED and schedules the slot on the pool. */
     atomic_store_explicit(&a->kind, TR_POOLED, memory_order_release);
-    mbox_node *released;
-    bool idle = mbox_mark_idle(a, &released);
-    tr__msg_dispose_released(ctx, released);
-    if (!idle)
-        tr__sched_inject(ctx->rt, a);
+    mbox_node *node, *released;
+    for (;;) {
+        /* Turn what is queued into dead letters here, while we hold the
+         * role: at shutdown no worker may be left to do it. */
+        while ((node = mbox_pop_owned(a, &released)) != NULL) {
+            tr__msg_dispose_released(ctx, released);
+            tr__process(ctx, a, (tr_msg *)node);
+        }
+        tr__msg_dispose_released(ctx, released);
+        bool idle = mbox_mark_idle(a, &released);
+        tr__msg_dispose_released(ctx, released);
+        if (idle)
+            break;
+        if (!atomic_load_explicit(&ctx->rt->stopped, memory_order_acquire)) {
+            tr__sched_inject(ctx->rt, a);
+            break;
+        }
+    }
     ctx->actor = NULL;
     tr__slot_publish_free(ctx->rt, a);
     atomic_store_explicit(&t->done, true, memory_order_release);
@@ -406,10 +469,7 @@ static void *thr_main(void *arg)
     struct thread_actor *t = arg;
     tr_ctx *ctx = &t->ctx;
     tr__set_runtime_thread(ctx->rt);
-    if (!thr_wait_role(t)) {
-        atomic_store_explicit(&t->done, true, memory_order_release);
-        return NULL;
-    }
+    thr_wait_role(t);
     tr_actor *a = ctx->actor;
     const tr_behaviour *b = t->init.beh;
     a->live_inc = atomic_load_explicit(&a->incarnation, memory_order_relaxed);
@@ -441,37 +501,46 @@ static void *thr_main(void *arg)
     return NULL;
 }
 
-tr_err tr__thread_spawn(tr_ctx *ctx, tr_actor *a, struct thread_actor **out)
+tr_err tr__thread_spawn(tr_ctx *ctx, tr_actor *a, const struct init_info *info,
+                        struct thread_actor **out)
 {
     tr_runtime *rt = ctx->rt;
     struct thread_actor *t = thr_record_get(rt, CTX_THREAD);
     if (t == NULL)
         return TR_ENOMEM;
     t->ctx.actor = a;
-    t->has_thread = true;
-    t->joined = false;
+    t->init = *info;
+    t->spawner = tr_self(ctx);
     if (pthread_create(&t->thread, NULL, thr_main, t) != 0) {
-        t->joined = true;
-        t->has_thread = false;
+        t->init.args = NULL; /* still the caller's */
         atomic_store_explicit(&t->done, true, memory_order_release);
         return TR_ESYS;
     }
-    /* release: pairs with tr__schedule's acquire load of thr. */
-    atomic_store_explicit(&a->thr, t, memory_order_release);
+    pthread_mutex_lock(&rt->ctx_lock);
+    t->has_thread = true;
+    t->joined = false;
+    pthread_mutex_unlock(&rt->ctx_lock);
     *out = t;
     return TR_OK;
 }
 
 void tr__threads_join_all(tr_runtime *rt)
 {
-    pthread_mutex_lock(&rt->ctx_lock);
-    struct thread_actor *list = rt->thr_all;
-    pthread_mutex_unlock(&rt->ctx_lock);
-    for (struct thread_actor *t = list; t != NULL; t = t->all_next) {
-        if (t->has_thread && !t->joined) {
-            pthread_join(t->thread, NULL);
-            t->joined = true;
+    for (;;) {
+        /* Claim one thread to join under the lock, so a record being reused
+         * by thr_record_get is never joined twice. */
+        struct thread_actor *claim = NULL;
+        pthread_mutex_lock(&rt->ctx_lock);
+        for (struct thread_actor *t = rt->thr_all; t != NULL && claim == NULL; t = t->all_next) {
+            if (t->has_thread && !t->joined) {
+                t->joined = true;
+                claim = t;
+            }
         }
+        pthread_mutex_unlock(&rt->ctx_lock);
+        if (claim == NULL)
+            return;
+        pthread_join(claim->thread, NULL);
     }
 }
 
@@ -507,7 +576,8 @@ void tr__threads_free(tr_runtime *rt)
 
 tr_err tr_attach(tr_ctx **out, tr_runtime *rt)
 {
-    if (out == NULL || rt == NULL)
+    /* A worker or thread actor of rt already has a context. */
+    if (out == NULL || rt == NULL || tr__on_runtime_thread(rt))
         return TR_EINVAL;
     struct thread_actor *t = thr_record_get(rt, CTX_ATTACHED);
     if (t == NULL)
@@ -533,6 +603,7 @@ tr_err tr_attach(tr_ctx **out, tr_runtime *rt)
     /* The push either finds the slot idle and wakes us, or a worker that is
      * draining the slot's previous life pops INIT and wakes us. */
     tr__deliver(ctx, a, init);
+    tr__spawn_done(rt);
     thr_wait_role(t);
     a->live_inc = inc;
     a->beh = NULL;

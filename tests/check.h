@@ -75,7 +75,10 @@
     } while (0)
 
 /* Polls cond (every millisecond) until it holds; fails after TEST_WAIT_MS.
- * For values that settle asynchronously, such as counters. */
+ * For values that settle asynchronously, such as counters: each thread
+ * counts its own work, possibly just after the effect a test observed (a
+ * timer's tick may arrive before timers_fired moves), so a test waits for
+ * a counter to reach the value it must reach. */
 #define WAIT_UNTIL(cond)                                                       \
     do {                                                                       \
         int64_t wait_deadline_ = test_now_ms() + TEST_WAIT_MS;                 \

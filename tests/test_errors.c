@@ -95,6 +95,13 @@ static void messages(tr_ctx *ctx)
         CHECK(v == 5);
     }
     CHECK_OK(tr_validate(good, sizeof good));
+    /* Nesting: TR_PAYLOAD_DEPTH_MAX arrays around a scalar pass, one more
+     * fails (deep[] holds 0x91 bytes, then a 0). */
+    CHECK_OK(tr_validate(deep + sizeof deep - 1 - TR_PAYLOAD_DEPTH_MAX,
+                         TR_PAYLOAD_DEPTH_MAX + 1));
+    CHECK_ERR(tr_validate(deep + sizeof deep - 2 - TR_PAYLOAD_DEPTH_MAX,
+                          TR_PAYLOAD_DEPTH_MAX + 2),
+              TR_EBADMSG);
     CHECK_OK(tr_msg_set_payload(m, good, sizeof good));
     size_t len = 0;
     const uint8_t *p = tr_msg_payload(m, &len);
@@ -115,6 +122,18 @@ static void messages(tr_ctx *ctx)
     CHECK_OK(tr_msg_new(&m, ctx, "u"));
     CHECK_OK(tr_pack_uint(m, UINT64_MAX));
     CHECK_ERR(tr_msg_int(m, &v), TR_ERANGE);
+    tr_msg_free(m);
+
+    /* A payload over TR_PAYLOAD_MAX is refused, when packed or when sent. */
+    uint8_t *big = calloc(1, (size_t)TR_PAYLOAD_MAX + 1);
+    CHECK(big != NULL);
+    CHECK_OK(tr_msg_new(&m, ctx, "big"));
+    tr_err pe = tr_pack_bin(m, big, (size_t)TR_PAYLOAD_MAX + 1);
+    free(big);
+    if (pe == TR_OK)
+        CHECK_ERR(tr_send(ctx, tr_self(ctx), m), TR_ETOOBIG);
+    else
+        CHECK(pe == TR_ETOOBIG || pe == TR_ENOMEM);
     tr_msg_free(m);
 
     /* Neither an exit nor a DOWN message. */

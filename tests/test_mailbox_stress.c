@@ -1,9 +1,10 @@
 /*
  * test_mailbox_stress — many producers into one mailbox.
  *
- * Four producers (two thread actors, two attached plain threads) each send
- * a numbered stream [producer, seq] to one pooled actor and one thread
- * actor at the same time. Each receiver checks that every stream arrives
+ * Six producers (two thread actors, two attached plain threads, two pooled
+ * actors sending in chunks, one chunk per turn) each send a numbered
+ * stream [producer, seq] to one pooled actor and one thread actor at the
+ * same time. Each receiver checks that every stream arrives
  * whole, without duplicates and in order (FIFO per sender/receiver pair),
  * and the runtime's counters agree: nothing became a dead letter.
  */
@@ -11,7 +12,7 @@
 
 #include <pthread.h>
 
-#define NPROD 4
+#define NPROD 6
 
 static tr_ref g_main;
 static uint32_t g_count; /* messages per producer per receiver */
@@ -111,6 +112,30 @@ static int producer_run(tr_ctx *ctx, void *state)
 static const tr_behaviour producer = {"producer", sizeof(producer_state), producer_init,
                                       NULL, NULL, producer_run};
 
+/* Pooled: each "more" sends the next chunk of the stream, then asks itself
+ * for more, so the stream spans many turns (and workers). */
+typedef struct pooled_producer {
+    producer_state p;
+    uint32_t next;
+} pooled_producer;
+
+static int pooled_producer_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+    pooled_producer *pp = state;
+    for (int n = 0; n < 500 && pp->next < g_count; n++, pp->next++) {
+        int64_t v[2] = {pp->p.pid, (int64_t)pp->next};
+        test_send_ints(ctx, pp->p.a, "p", 2, v);
+        test_send_ints(ctx, pp->p.b, "p", 2, v);
+    }
+    if (pp->next < g_count)
+        CHECK_OK(tr_send_tag(ctx, tr_self(ctx), "more"));
+    return 0;
+}
+
+static const tr_behaviour pooled_producer_b = {"pooled_producer", sizeof(pooled_producer),
+                                               producer_init, pooled_producer_handle, NULL,
+                                               NULL};
+
 typedef struct plain_producer {
     tr_runtime *rt;
     int64_t pid;
@@ -144,8 +169,11 @@ int main(int argc, char **argv)
     CHECK_OK(tr_spawn(&a, ctx, &pooled_sink, NULL, NULL));
     CHECK_OK(tr_spawn(&b, ctx, &thread_sink, NULL, &thread_opts));
 
-    /* Producers 0 and 1 are thread actors, 2 and 3 attached threads. */
-    for (int64_t pid = 0; pid < 2; pid++) {
+    /* Producers 0 and 1 are thread actors, 2 and 3 attached threads, 4
+     * and 5 pooled actors. */
+    for (int64_t pid = 0; pid < NPROD; pid++) {
+        if (pid == 2 || pid == 3)
+            continue;
         tr_msg *args = NULL;
         tr_ref r;
         CHECK_OK(tr_msg_new(&args, ctx, "args"));
@@ -153,7 +181,12 @@ int main(int argc, char **argv)
         CHECK_OK(tr_pack_int(args, pid));
         CHECK_OK(tr_pack_ref(args, a));
         CHECK_OK(tr_pack_ref(args, b));
-        CHECK_OK(tr_spawn(&r, ctx, &producer, args, &thread_opts));
+        if (pid < 2) {
+            CHECK_OK(tr_spawn(&r, ctx, &producer, args, &thread_opts));
+        } else {
+            CHECK_OK(tr_spawn(&r, ctx, &pooled_producer_b, args, NULL));
+            CHECK_OK(tr_send_tag(ctx, r, "more"));
+        }
     }
     pthread_t threads[2];
     plain_producer plain[2];
@@ -168,9 +201,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < 2; i++)
         CHECK(pthread_join(threads[i], NULL) == 0);
 
+    WAIT_UNTIL(test_counters(rt).sent >= 2 * total + 2);
+    WAIT_UNTIL(test_counters(rt).delivered >= 2 * total);
     tr_counters c = test_counters(rt);
-    CHECK(c.sent >= 2 * total + 2);
-    CHECK(c.delivered >= 2 * total);
     CHECK(c.sent >= c.delivered);
     CHECK(c.dead_letters == 0);
     CHECK(c.dropped_overflow == 0);

@@ -193,7 +193,68 @@ static int misuser_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 
 static const tr_behaviour misuser_b = {"misuser", 0, NULL, misuser_handle, NULL, NULL};
 
-/* ---- 6. how thread actors end ------------------------------------------- */
+/* ---- 6. payloads of every size travel intact ---------------------------- */
+
+/* Pooled and thread relays: copy the payload into a new message to the
+ * reference stored in state (the next hop). */
+static int relay_init(tr_ctx *ctx, void *state, const tr_msg *args)
+{
+    *(tr_ref *)state = test_read_ref(args);
+    return 0;
+}
+
+static int relay_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+    size_t len = 0;
+    const uint8_t *p = tr_msg_payload(m, &len);
+    tr_msg *copy = NULL;
+    CHECK_OK(tr_msg_new(&copy, ctx, tr_msg_tag(m)));
+    if (len > 0)
+        CHECK_OK(tr_msg_set_payload(copy, p, len));
+    CHECK_OK(tr_send(ctx, *(tr_ref *)state, copy));
+    return 0;
+}
+
+static const tr_behaviour relay_b = {"relay", sizeof(tr_ref), relay_init, relay_handle, NULL,
+                                     NULL};
+
+static void payload_sizes(tr_ctx *ctx)
+{
+    static const size_t sizes[] = {0, 1, 30, 35, 36, 37, 40, 64, 100, 4096, 70000, 1u << 20};
+    tr_spawn_opts o = TR_SPAWN_OPTS_INIT;
+    tr_ref back, there;
+    o.kind = TR_THREAD; /* main -> pooled relay -> thread relay -> main */
+    CHECK_OK(tr_spawn(&back, ctx, &relay_b, test_msg_ref(ctx, "args", g_main), &o));
+    CHECK_OK(tr_spawn(&there, ctx, &relay_b, test_msg_ref(ctx, "args", back), NULL));
+    uint8_t *buf = malloc(sizes[11]);
+    CHECK(buf != NULL);
+    for (size_t i = 0; i < sizes[11]; i++)
+        buf[i] = (uint8_t)(i * 7 + (i >> 8));
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        tr_msg *m = NULL;
+        CHECK_OK(tr_msg_new(&m, ctx, "blob"));
+        if (sizes[k] > 0)
+            CHECK_OK(tr_pack_bin(m, buf, sizes[k]));
+        CHECK_OK(tr_send(ctx, there, m));
+        m = test_recv(ctx, "blob");
+        CHECK(tr_ref_eq(tr_msg_from(m), back));
+        tr_cursor c;
+        const uint8_t *p = NULL;
+        size_t len = 0;
+        tr_cursor_init(&c, m);
+        if (sizes[k] == 0) {
+            CHECK(tr_cursor_done(&c));
+        } else {
+            CHECK_OK(tr_cursor_bin(&c, &p, &len));
+            CHECK(len == sizes[k] && memcmp(p, buf, len) == 0);
+            CHECK(tr_cursor_done(&c));
+        }
+        tr_msg_free(m);
+    }
+    free(buf);
+}
+
+/* ---- 7. how thread actors end ------------------------------------------- */
 
 /* "stopself": tr_stop_self(error 5), then the next receive must say
  * TR_ESTOPPED and run returns 0; "fail": run returns 9. */
@@ -288,6 +349,7 @@ int main(void)
     test_recv_none(ctx, "shouldnt", 0);
 
     endings(ctx);
+    payload_sizes(ctx);
 
     test_finish(rt, ctx); /* thread actors leave their loops and are joined */
     printf("ok\n");

@@ -109,8 +109,7 @@ int main(int argc, char **argv)
     double secs = bench_now() - t0;
 
     if (answered != total)
-        bench_fail("reqreply: %lld answers, expected %lld", (long long)answered,
-                   (long long)total);
+        bench_fail("reqreply: %lld answers, expected %lld", (long long)answered, (long long)total);
     char extra[32];
     snprintf(extra, sizeof extra, "c=%ld", clients);
     bench_result("reqreply", total, secs, "reqs_per_s", (double)total / secs, extra);

@@ -50,8 +50,7 @@ int main(int argc, char **argv)
                    (unsigned long long)c.live_actors, k);
     char extra[96];
     snprintf(extra, sizeof extra, "metric2=spawns_per_s value2=%.6g", (double)k / secs);
-    bench_result("spawnmem", k, secs, "bytes_per_actor", (double)(rss1 - rss0) / (double)k,
-                 extra);
+    bench_result("spawnmem", k, secs, "bytes_per_actor", (double)(rss1 - rss0) / (double)k, extra);
     free(actors);
     bench_stop(rt, ctx);
     return 0;
