@@ -263,10 +263,13 @@ static void run_actor(struct worker *w, tr_actor *a)
     ctx->actor = a;
     ctx->handoff = false;
     mbox_node *released;
+    bool producer = false;
 
     for (uint64_t n = 0; n < batch; n++) {
-        if (atomic_load_explicit(&ctx->ctr.sent, memory_order_relaxed) >= sent_limit)
+        if (atomic_load_explicit(&ctx->ctr.sent, memory_order_relaxed) >= sent_limit) {
+            producer = true;
             break;
+        }
         if ((n & 31) == 31) {
             uint64_t now = tr__now_ns();
             if (t0 == 0)
@@ -311,7 +314,14 @@ static void run_actor(struct worker *w, tr_actor *a)
     ctx->actor = NULL;
     bool idle = mbox_mark_idle(a, &released);
     tr__msg_dispose_released(ctx, released);
-    if (!idle)
+    if (idle)
+        return;
+    /* A consumer that still has a backlog runs again next, ahead of the
+     * producers feeding it (the run-next streak limit still lets the local
+     * queue in); a producer goes to the back. */
+    if (!producer && w->run_next == NULL)
+        w->run_next = a;
+    else
         push_local(w, a);
 }
 
