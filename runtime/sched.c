@@ -18,6 +18,7 @@
 #define RQ_SIZE 256        /* local run queue capacity (power of two) */
 #define GLOBAL_EVERY 61    /* turns between forced looks at the global queue */
 #define NEXT_STREAK 64     /* run-next hand-offs before the local queue is served */
+#define STEAL_DELAY_NS 20000 /* a lone queued actor is left to its worker this long */
 
 struct sched;
 
@@ -34,6 +35,7 @@ struct worker {
      * from head with a CAS. */
     _Atomic uint32_t rq_head TR_ALIGNED;
     _Atomic uint32_t rq_tail;
+    _Atomic uint64_t rq_since; /* when the local queue last went from empty to one */
     _Atomic(tr_actor *) rq[RQ_SIZE];
 } TR_ALIGNED;
 
@@ -76,6 +78,8 @@ static bool rq_push(struct worker *w, tr_actor *a)
     if (t - h >= RQ_SIZE)
         return false;
     atomic_store_explicit(&w->rq[t % RQ_SIZE], a, memory_order_relaxed);
+    if (t == h)
+        atomic_store_explicit(&w->rq_since, tr__now_ns(), memory_order_relaxed);
     /* release: publishes the slot to rq_take's acquire load of tail. */
     atomic_store_explicit(&w->rq_tail, t + 1, memory_order_release);
     return true;
@@ -200,6 +204,13 @@ void tr__sched_inject(tr_runtime *rt, tr_actor *a)
     sched_wake(rt->sched);
 }
 
+/*
+ * Takes work from another worker. A worker with a single actor queued is
+ * usually about to run it (a producer it just yielded, say, whose consumer
+ * it is running now): moving it to another core costs more in cache misses
+ * than it gains, so a lone actor is only taken once it has waited
+ * STEAL_DELAY_NS.
+ */
 static tr_actor *steal(struct worker *w)
 {
     struct sched *s = w->s;
@@ -209,10 +220,21 @@ static tr_actor *steal(struct worker *w)
     w->rng ^= w->rng >> 7;
     w->rng ^= w->rng << 17;
     uint32_t start = (uint32_t)(w->rng % s->n);
+    uint64_t now = 0;
     for (uint32_t i = 0; i < s->n; i++) {
         struct worker *v = &s->w[(start + i) % s->n];
         if (v == w)
             continue;
+        uint32_t len = atomic_load_explicit(&v->rq_tail, memory_order_acquire) -
+                       atomic_load_explicit(&v->rq_head, memory_order_acquire);
+        if (len == 0)
+            continue;
+        if (len == 1) {
+            if (now == 0)
+                now = tr__now_ns();
+            if (now - atomic_load_explicit(&v->rq_since, memory_order_relaxed) < STEAL_DELAY_NS)
+                continue;
+        }
         tr_actor *a = rq_take(v);
         if (a != NULL)
             return a;
