@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* ---- table --------------------------------------------------------------- */
 
@@ -41,11 +42,14 @@ static tr_actor *slot_init_fresh(tr_runtime *rt)
     uint32_t ci = id >> TABLE_CHUNK_BITS;
     tr_actor *chunk = atomic_load_explicit(&rt->chunks[ci], memory_order_relaxed);
     if (chunk == NULL) {
-        /* Pages are touched only as slots are handed out, so an idle
-         * runtime's footprint grows with its actors, not its chunks. */
-        chunk = aligned_alloc(TR_CACHELINE, sizeof(tr_actor) * TABLE_CHUNK);
-        if (chunk == NULL)
+        /* The first chunk's pages are touched only as slots are handed out,
+         * so a small runtime stays small; later chunks are populated in one
+         * go, which costs far less than a page fault per 21 slots. */
+        int flags = MAP_PRIVATE | MAP_ANONYMOUS | (ci != 0 ? MAP_POPULATE : 0);
+        void *p = mmap(NULL, TABLE_CHUNK_BYTES, PROT_READ | PROT_WRITE, flags, -1, 0);
+        if (p == MAP_FAILED)
             return NULL;
+        chunk = p;
         atomic_store_explicit(&rt->chunks[ci], chunk, memory_order_release);
     }
     tr_actor *a = &chunk[id & (TABLE_CHUNK - 1)];

@@ -224,6 +224,7 @@ struct thread_actor {
 
 #define TABLE_CHUNK_BITS 12
 #define TABLE_CHUNK (1u << TABLE_CHUNK_BITS)
+#define TABLE_CHUNK_BYTES (sizeof(tr_actor) * TABLE_CHUNK)
 #define TABLE_MAX_CHUNKS 16384 /* 64M actors per runtime */
 #define MAX_DEPTH 1024          /* deeper actors stop together with depth 1023 */
 

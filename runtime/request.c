@@ -189,8 +189,7 @@ tr_err tr_msg_reply_to(tr_reply_to *out, const tr_msg *request)
 /* Answers request, noting that the handler's exit no longer owes it one. */
 static tr_err reply_request(tr_ctx *ctx, const tr_msg *request, tr_msg *reply, tr_err status)
 {
-    tr_reply_to to;
-    tr_msg_reply_to(&to, request);
+    tr_reply_to to = {request->from, request->corr, request->deadline};
     if (request == ctx->cur_req)
         ctx->cur_req = NULL;
     return reply_send(ctx, &to, reply, status);

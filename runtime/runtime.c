@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -164,8 +165,11 @@ void tr_runtime_free(tr_runtime *rt)
     uint32_t n = atomic_load_explicit(&rt->nslots, memory_order_relaxed);
     for (uint32_t id = 0; id < n; id++)
         slot_free_leftovers(tr__actor_lookup(rt, id));
-    for (uint32_t c = 0; c < TABLE_MAX_CHUNKS; c++)
-        free(atomic_load_explicit(&rt->chunks[c], memory_order_relaxed));
+    for (uint32_t c = 0; c < TABLE_MAX_CHUNKS; c++) {
+        tr_actor *chunk = atomic_load_explicit(&rt->chunks[c], memory_order_relaxed);
+        if (chunk != NULL)
+            munmap(chunk, TABLE_CHUNK_BYTES);
+    }
     tr__threads_free(rt);
     tr__sched_free(rt);
     tr__names_free(rt);

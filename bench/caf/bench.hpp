@@ -67,6 +67,8 @@ inline void result(const char* workload, long n, double seconds, const char* met
   std::fflush(stdout);
 }
 
+// Actors pinged at a time by spawnmem's liveness check.
+constexpr long wave = 1000;
 // How long a waiting main thread gives the actors before giving up.
 constexpr auto patience = std::chrono::seconds(600);
 
