@@ -160,6 +160,8 @@ struct actor_ext {
     struct mon_entry *monitors; /* whom this actor monitors */
     uint32_t nmonitors, capmonitors;
     idmap pending;              /* open asynchronous requests by correlation id */
+    uint64_t sweep_at;          /* when the armed deadline timer is due; 0 = none */
+    tr_timer_id sweep_timer;    /* that timer */
 };
 
 struct tr_actor {

@@ -2,10 +2,13 @@
  * request.c — request/reply: asynchronous requests with continuations,
  * blocking calls for threads, replies, deadlines and late replies.
  *
- * A request carries a correlation id and a deadline. The requester keeps a
- * short list of open requests (consumer-owned) and a timer per request that
- * delivers MK_REQ_TIMEOUT; whichever of reply and timeout comes first ends
- * the request, the other is dropped. A reply after the deadline is never
+ * A request carries a correlation id and a deadline. The requester keeps
+ * its open requests in a map by correlation id (consumer-owned) and one
+ * timer, due at the earliest open deadline, that delivers MK_REQ_TIMEOUT:
+ * it fails what has expired and re-arms for the next deadline. So a reply
+ * costs no timer operation, and an actor with a steady stream of requests
+ * arms about one timer per timeout period. Whichever of reply and deadline
+ * comes first ends a request; a reply after the deadline is never
  * delivered. This file must not block a worker.
  */
 #include "internal.h"
@@ -17,7 +20,6 @@ struct pending {
     uint64_t deadline;
     tr_reply_fn fn;
     void *udata;
-    tr_timer_id timer;
 };
 
 static struct pending *pending_take(tr_actor *a, uint64_t corr)
@@ -36,13 +38,82 @@ static void run_continuation(tr_ctx *ctx, tr_actor *a, struct pending *p, const 
     }
 }
 
+/* Arms the deadline timer of a for `deadline` if nothing earlier is armed. */
+static tr_err sweep_arm(tr_ctx *ctx, tr_actor *a, uint64_t deadline)
+{
+    struct actor_ext *e = a->ext;
+    if (e->sweep_at != 0 && e->sweep_at <= deadline)
+        return TR_OK;
+    tr_msg *tmo = tr__msg_alloc(ctx);
+    if (tmo == NULL)
+        return TR_ENOMEM;
+    tmo->kind = MK_REQ_TIMEOUT;
+    tr__msg_set_tag(tmo, "tr.timeout");
+    tr_timer_id id;
+    tr_err err = tr__timer_add(ctx->rt, tr__actor_ref(ctx->rt, a), tmo, deadline, 0, &id);
+    if (err != TR_OK) {
+        tr__msg_release(ctx, tmo);
+        return err;
+    }
+    if (e->sweep_at != 0)
+        tr__timer_cancel(ctx->rt, e->sweep_timer); /* a later one: no longer needed */
+    e->sweep_at = deadline;
+    e->sweep_timer = id;
+    return TR_OK;
+}
+
+/* Takes the open requests whose deadline has passed out of the map (at
+ * most cap of them, into out); *next receives the earliest deadline left. */
+static uint32_t sweep_take(struct actor_ext *e, uint64_t now, struct pending **out, uint32_t cap,
+                           uint64_t *next)
+{
+    uint32_t n = 0;
+    *next = 0;
+    for (uint32_t i = 0; i < e->pending.cap;) {
+        struct pending *p = e->pending.tab[i].val;
+        if (e->pending.tab[i].id == 0) {
+            i++;
+        } else if (p->deadline <= now && n < cap) {
+            out[n++] = idmap_take(&e->pending, e->pending.tab[i].id);
+            /* re-examine i: the take may have moved a later entry here */
+        } else {
+            if (p->deadline > now && (*next == 0 || p->deadline < *next))
+                *next = p->deadline;
+            i++;
+        }
+    }
+    return n;
+}
+
+/* The deadline timer fired: fails every expired request, re-arms for the
+ * earliest one left. Continuations run after the map is settled, since
+ * they may open new requests. */
+static void sweep_run(tr_ctx *ctx, tr_actor *a)
+{
+    struct actor_ext *e = a->ext;
+    if (e == NULL)
+        return;
+    uint64_t now = tr__now_ns();
+    if (e->sweep_at != 0 && e->sweep_at <= now)
+        e->sweep_at = 0; /* the armed timer is the one that fired */
+    for (;;) {
+        struct pending *expired[32];
+        uint64_t next;
+        uint32_t n = sweep_take(e, now, expired, 32, &next);
+        if (n < 32 && next != 0)
+            sweep_arm(ctx, a, next);
+        for (uint32_t i = 0; i < n; i++)
+            run_continuation(ctx, a, expired[i], NULL, TR_ETIMEDOUT);
+        if (n < 32 || ctx->exiting)
+            return;
+    }
+}
+
 tr_msg *tr__process_reply(tr_ctx *ctx, tr_actor *a, tr_msg *m)
 {
     if (m->kind == MK_REQ_TIMEOUT) {
-        struct pending *p = pending_take(a, m->corr);
         tr__msg_release(ctx, m);
-        if (p != NULL)
-            run_continuation(ctx, a, p, NULL, TR_ETIMEDOUT);
+        sweep_run(ctx, a);
         return NULL;
     }
     /* MK_REPLY: late ones are dropped whoever was waiting. */
@@ -61,7 +132,6 @@ tr_msg *tr__process_reply(tr_ctx *ctx, tr_actor *a, tr_msg *m)
         tr__msg_release(ctx, m);
         return NULL;
     }
-    tr__timer_cancel(ctx->rt, p->timer);
     ctr_add(&ctx->ctr.delivered, 1);
     tr_err status = (tr_err)m->status;
     run_continuation(ctx, a, p, status == TR_OK ? m : NULL, status);
@@ -71,18 +141,16 @@ tr_msg *tr__process_reply(tr_ctx *ctx, tr_actor *a, tr_msg *m)
 
 void tr__pending_fail_all(tr_ctx *ctx, tr_actor *a)
 {
-    if (a->ext == NULL)
+    struct actor_ext *e = a->ext;
+    if (e == NULL)
         return;
-    idmap *map = &a->ext->pending;
-    for (uint32_t i = 0; i < map->cap; i++) {
-        struct pending *p = map->tab[i].val;
-        if (map->tab[i].id == 0)
-            continue;
-        if (ctx != NULL)
-            tr__timer_cancel(ctx->rt, p->timer);
-        free(p);
-    }
-    idmap_free(map);
+    if (e->sweep_at != 0 && ctx != NULL)
+        tr__timer_cancel(ctx->rt, e->sweep_timer);
+    e->sweep_at = 0;
+    for (uint32_t i = 0; i < e->pending.cap; i++)
+        if (e->pending.tab[i].id != 0)
+            free(e->pending.tab[i].val);
+    idmap_free(&e->pending);
 }
 
 static uint64_t deadline_in(uint32_t timeout_ms)
@@ -101,35 +169,23 @@ tr_err tr_request(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms,
     tr_runtime *rt = ctx->rt;
     struct actor_ext *e = tr__ext(ctx->actor);
     struct pending *p = malloc(sizeof *p);
-    tr_msg *tmo = tr__msg_alloc(ctx);
-    if (e == NULL || p == NULL || tmo == NULL) {
+    if (e == NULL || p == NULL) {
         free(p);
-        tr__msg_release(ctx, tmo);
         return TR_ENOMEM;
     }
     uint64_t corr = atomic_fetch_add_explicit(&rt->next_corr, 1, memory_order_relaxed);
     p->deadline = deadline_in(timeout_ms);
     p->fn = on_reply;
     p->udata = udata;
-    tmo->kind = MK_REQ_TIMEOUT;
-    tmo->corr = corr;
-    memcpy(tmo->tag, "tr.timeout", sizeof "tr.timeout");
-    tr_err err = tr__timer_add(rt, tr_self(ctx), tmo, p->deadline, 0, &p->timer);
-    if (err != TR_OK) {
+    tr_err err = sweep_arm(ctx, ctx->actor, p->deadline);
+    if (err != TR_OK || !idmap_put(&e->pending, corr, p)) {
         free(p);
-        tr__msg_release(ctx, tmo);
-        return err;
-    }
-    if (!idmap_put(&e->pending, corr, p)) {
-        tr__timer_cancel(rt, p->timer);
-        free(p);
-        return TR_ENOMEM;
+        return err != TR_OK ? err : TR_ENOMEM;
     }
     err = tr__send_user(ctx, to, req, MF_REQUEST, corr, p->deadline);
     if (err != TR_OK) {
         idmap_take(&e->pending, corr);
-        tr__timer_cancel(rt, p->timer);
-        free(p);
+        free(p); /* an armed timer with nothing to expire just re-arms or stops */
     }
     return err;
 }

@@ -151,7 +151,13 @@ const char *tr_runtime_name(const tr_runtime *rt);
 /* Number of worker threads. */
 uint32_t tr_runtime_workers(const tr_runtime *rt);
 
-/* Per-runtime counters, summed over all threads at the time of the call. */
+/*
+ * Per-runtime counters, summed over all threads at the time of the call.
+ * Each thread counts its own work, so a counter may trail by a moment the
+ * effect it counts (a timer's message can arrive before timers_fired
+ * moves). Attached threads are not actors: they count in neither spawned,
+ * exited nor live_actors.
+ */
 typedef struct tr_counters {
     uint64_t spawned;           /* actors started (all kinds) */
     uint64_t exited;            /* actors whose terminate has run */
@@ -162,7 +168,9 @@ typedef struct tr_counters {
     uint64_t rejected_full;     /* sends refused with TR_EFULL */
     uint64_t late_replies;      /* replies that arrived after their deadline or for nobody */
     uint64_t timers_fired;      /* timer messages sent */
-    uint64_t max_mailbox_depth; /* highest queue length any mailbox was seen at */
+    uint64_t max_mailbox_depth; /* highest queue length seen (senders sample it every
+                                   eighth message; a thread actor's count includes the
+                                   messages its selective receives passed over) */
     uint64_t live_actors;       /* actors currently alive */
 } tr_counters;
 
@@ -328,7 +336,9 @@ typedef struct tr_reason {
 
 /* Builds a reason; text may be NULL and is truncated to TR_REASON_TEXT_MAX. */
 tr_reason tr_reason_make(tr_exit_kind kind, int32_t code, const char *text);
-/* True for NORMAL and SHUTDOWN, which do not take linked actors down. */
+/* True for NORMAL and SHUTDOWN: a clean end, as a supervisor sees it. (Only
+ * NORMAL is ignored by linked actors that do not trap exits; SHUTDOWN takes
+ * them down, as in Erlang.) */
 bool tr_reason_is_normal(const tr_reason *r);
 /* Name of a kind ("normal", "error", ...). */
 const char *tr_exit_kind_name(tr_exit_kind kind);
@@ -391,6 +401,10 @@ typedef struct tr_spawn_opts {
  * Spawns an actor running b. args (may be NULL) is consumed on TR_OK and
  * handed to init. opts may be NULL for defaults. *out receives the new
  * reference. The spawner becomes the actor's parent for shutdown order.
+ * init runs later, in the new actor: an actor whose init fails may be gone
+ * before a monitor set up after tr_spawn reaches it (that monitor then
+ * reports TR_EXIT_NOPROC); opts.link links before the actor runs, so the
+ * spawner sees the real reason.
  * Errors: TR_EINVAL (NULL ctx/behaviour, pooled without handle, bad
  * options), TR_ESTOPPED, TR_EEXIST (name taken; nothing was spawned),
  * TR_ENOMEM, TR_ESYS (thread creation failed).
@@ -467,8 +481,9 @@ tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata,
 
 /*
  * The continuation of an asynchronous request. status is TR_OK with the
- * reply, or TR_ETIMEDOUT / TR_ENOACTOR / the error the callee replied with,
- * and reply NULL. reply is freed after the continuation returns. A
+ * reply, or, with reply NULL: TR_ETIMEDOUT, TR_ENOACTOR (callee dead, or
+ * died with the request queued), TR_EEXITED (callee exited while handling
+ * it), or the error the callee replied with. reply is freed after the continuation returns. A
  * continuation returning non-zero makes the actor exit like a handler.
  */
 typedef int (*tr_reply_fn)(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err status,
@@ -490,9 +505,10 @@ tr_err tr_request(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms,
  * sends nothing. Once its arguments are valid (all results but TR_EINVAL,
  * TR_EWOULDBLOCK and TR_EWRONGKIND) the call takes req, sent or not, so an
  * error replied by the callee never leaves the caller guessing who owns it.
- * On TR_OK the caller owns *reply. Errors: TR_ETIMEDOUT, TR_ENOACTOR (dead
- * before or after the send), TR_EFULL, TR_ENOROUTE, TR_ESTOPPED, or the
- * status the callee replied with (tr_reply_error).
+ * On TR_OK the caller owns *reply. Errors: TR_ETIMEDOUT, TR_ENOACTOR (the
+ * callee was dead, or died with the request still queued), TR_EEXITED (a
+ * pooled callee exited while handling it), TR_EFULL, TR_ENOROUTE,
+ * TR_ESTOPPED, or the status the callee replied with (tr_reply_error).
  */
 tr_err tr_call(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_msg **reply);
 
@@ -577,9 +593,10 @@ tr_err tr_demonitor(tr_ctx *ctx, tr_monitor_id id);
 void tr_trap_exit(tr_ctx *ctx, bool on);
 
 /*
- * Sends an exit signal to target, as if a linked actor had exited with why.
- * A non-trapping target exits unless why is normal; kind TR_EXIT_KILLED
- * always kills. Errors: TR_ENOACTOR, TR_EINVAL.
+ * Sends an exit signal to target. A target that traps exits receives it as
+ * a TR_TAG_EXIT message from the caller; otherwise it exits with why,
+ * unless why is TR_EXIT_NORMAL (ignored). Kind TR_EXIT_KILLED cannot be
+ * trapped. Errors: TR_ENOACTOR, TR_EINVAL.
  */
 tr_err tr_exit(tr_ctx *ctx, tr_ref target, const tr_reason *why);
 
