@@ -18,7 +18,7 @@
 #define RQ_SIZE 256        /* local run queue capacity (power of two) */
 #define GLOBAL_EVERY 61    /* turns between forced looks at the global queue */
 #define NEXT_STREAK 64     /* run-next hand-offs before the local queue is served */
-#define STEAL_DELAY_NS 20000 /* a lone queued actor is left to its worker this long */
+#define STEAL_DELAY_NS 200000 /* a lone queued actor is left to its worker this long */
 
 struct sched;
 
