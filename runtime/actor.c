@@ -22,8 +22,8 @@ tr_actor *tr__actor_lookup(tr_runtime *rt, uint32_t id)
      * a slot below nslots is fully initialised. */
     if (id >= atomic_load_explicit(&rt->nslots, memory_order_acquire))
         return NULL;
-    tr_actor *chunk = atomic_load_explicit(&rt->chunks[id >> TABLE_CHUNK_BITS],
-                                           memory_order_acquire);
+    tr_actor *chunk =
+        atomic_load_explicit(&rt->chunks[id >> TABLE_CHUNK_BITS], memory_order_acquire);
     return &chunk[id & (TABLE_CHUNK - 1)];
 }
 
@@ -183,8 +183,8 @@ tr_err tr__send_system(tr_ctx *ctx, tr_ref to, tr_msg *m)
     return TR_OK;
 }
 
-tr_err tr__signal(tr_ctx *ctx, tr_ref to, tr_ref from, uint8_t kind, uint8_t flags,
-                  uint64_t corr, const tr_reason *why)
+tr_err tr__signal(tr_ctx *ctx, tr_ref to, tr_ref from, uint8_t kind, uint8_t flags, uint64_t corr,
+                  const tr_reason *why)
 {
     tr_msg *m = tr__msg_alloc(ctx);
     if (m == NULL)
@@ -200,10 +200,7 @@ tr_err tr__signal(tr_ctx *ctx, tr_ref to, tr_ref from, uint8_t kind, uint8_t fla
     return tr__send_system(ctx, to, m);
 }
 
-tr_err tr_send(tr_ctx *ctx, tr_ref to, tr_msg *m)
-{
-    return tr__send_user(ctx, to, m, 0, 0, 0);
-}
+tr_err tr_send(tr_ctx *ctx, tr_ref to, tr_msg *m) { return tr__send_user(ctx, to, m, 0, 0, 0); }
 
 tr_err tr__send_user(tr_ctx *ctx, tr_ref to, tr_msg *m, uint8_t flags, uint64_t corr,
                      uint64_t deadline)
@@ -646,15 +643,9 @@ tr_err tr_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
 
 /* ---- context accessors --------------------------------------------------- */
 
-tr_ref tr_self(const tr_ctx *ctx)
-{
-    return ctx != NULL ? ctx_self(ctx) : TR_REF_NIL;
-}
+tr_ref tr_self(const tr_ctx *ctx) { return ctx != NULL ? ctx_self(ctx) : TR_REF_NIL; }
 
-tr_runtime *tr_ctx_runtime(const tr_ctx *ctx)
-{
-    return ctx != NULL ? ctx->rt : NULL;
-}
+tr_runtime *tr_ctx_runtime(const tr_ctx *ctx) { return ctx != NULL ? ctx->rt : NULL; }
 
 tr_actor_kind tr_ctx_kind(const tr_ctx *ctx)
 {

@@ -49,10 +49,10 @@ const char *tr_err_name(tr_err err)
 }
 
 static const char *const exit_kind_names[] = {
-    [TR_EXIT_NORMAL] = "normal",   [TR_EXIT_SHUTDOWN] = "shutdown",
-    [TR_EXIT_ERROR] = "error",     [TR_EXIT_KILLED] = "killed",
-    [TR_EXIT_NOPROC] = "noproc",   [TR_EXIT_NOCONNECTION] = "noconnection",
-    [TR_EXIT_SIGNAL] = "signal",   [TR_EXIT_CODE] = "exit_code",
+    [TR_EXIT_NORMAL] = "normal", [TR_EXIT_SHUTDOWN] = "shutdown",
+    [TR_EXIT_ERROR] = "error",   [TR_EXIT_KILLED] = "killed",
+    [TR_EXIT_NOPROC] = "noproc", [TR_EXIT_NOCONNECTION] = "noconnection",
+    [TR_EXIT_SIGNAL] = "signal", [TR_EXIT_CODE] = "exit_code",
 };
 
 const char *tr_exit_kind_name(tr_exit_kind kind)

@@ -64,17 +64,17 @@ typedef struct mbox_node {
 #define MSG_INLINE (MSG_SIZE - MSG_HEADER_SIZE)
 
 struct tr_msg {
-    mbox_node link;       /* mailbox link; must stay first */
-    uint32_t target_inc;  /* incarnation of the receiver it was sent to */
-    uint8_t kind;         /* enum msg_kind */
-    uint8_t flags;        /* enum msg_flags */
-    int16_t status;       /* MK_REPLY: tr_err of an error reply */
-    tr_ref from;          /* sender */
-    uint64_t corr;        /* request/reply correlation, monitor id */
-    uint64_t deadline;    /* requests: monotonic ns after which nobody waits; 0 = none */
-    uint8_t *data;        /* payload: inline_buf or a heap buffer (MF_HEAPBUF) */
-    uint32_t len;         /* payload bytes used */
-    uint32_t cap;         /* payload bytes available at data */
+    mbox_node link;      /* mailbox link; must stay first */
+    uint32_t target_inc; /* incarnation of the receiver it was sent to */
+    uint8_t kind;        /* enum msg_kind */
+    uint8_t flags;       /* enum msg_flags */
+    int16_t status;      /* MK_REPLY: tr_err of an error reply */
+    tr_ref from;         /* sender */
+    uint64_t corr;       /* request/reply correlation, monitor id */
+    uint64_t deadline;   /* requests: monotonic ns after which nobody waits; 0 = none */
+    uint8_t *data;       /* payload: inline_buf or a heap buffer (MF_HEAPBUF) */
+    uint32_t len;        /* payload bytes used */
+    uint32_t cap;        /* payload bytes available at data */
     char tag[TR_TAG_MAX + 1];
     uint8_t inline_buf[MSG_INLINE];
 };
@@ -84,9 +84,9 @@ _Static_assert(sizeof(struct tr_msg) == MSG_SIZE, "message node size");
 /* Payload of MK_INIT. */
 struct init_info {
     const tr_behaviour *beh;
-    tr_msg *args;       /* may be NULL; owned by the INIT message until init ran */
+    tr_msg *args; /* may be NULL; owned by the INIT message until init ran */
     uint8_t trap_exit;
-    uint8_t link_from;  /* link to the INIT's sender (the spawner) */
+    uint8_t link_from; /* link to the INIT's sender (the spawner) */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -116,7 +116,12 @@ static inline void ctr_max(_Atomic uint64_t *c, uint64_t v)
 /* Contexts                                                                  */
 /* ------------------------------------------------------------------------ */
 
-enum ctx_type { CTX_WORKER, CTX_THREAD, CTX_ATTACHED, CTX_TIMER };
+enum ctx_type {
+    CTX_WORKER,
+    CTX_THREAD,
+    CTX_ATTACHED,
+    CTX_TIMER
+};
 
 /* A per-thread cache of free message nodes. */
 typedef struct msg_cache {
@@ -130,13 +135,13 @@ struct thread_actor;
 
 struct tr_ctx {
     tr_runtime *rt;
-    uint8_t type;            /* enum ctx_type */
-    bool exiting;            /* the current actor decided to exit */
-    bool handoff;            /* a worker gave the slot's consumer role to a thread */
-    const tr_msg *cur_req;   /* the request being handled and not yet answered */
-    tr_reason exit_reason;   /* why, when exiting */
-    tr_actor *actor;         /* the actor being run (workers) or owned (threads) */
-    struct worker *worker;   /* CTX_WORKER */
+    uint8_t type;             /* enum ctx_type */
+    bool exiting;             /* the current actor decided to exit */
+    bool handoff;             /* a worker gave the slot's consumer role to a thread */
+    const tr_msg *cur_req;    /* the request being handled and not yet answered */
+    tr_reason exit_reason;    /* why, when exiting */
+    tr_actor *actor;          /* the actor being run (workers) or owned (threads) */
+    struct worker *worker;    /* CTX_WORKER */
     struct thread_actor *thr; /* CTX_THREAD / CTX_ATTACHED */
     msg_cache cache;
     ctr_set ctr;
@@ -159,22 +164,22 @@ struct actor_ext {
     uint32_t nwatchers, capwatchers;
     struct mon_entry *monitors; /* whom this actor monitors */
     uint32_t nmonitors, capmonitors;
-    idmap pending;              /* open asynchronous requests by correlation id */
-    uint64_t sweep_at;          /* when the armed deadline timer is due; 0 = none */
-    tr_timer_id sweep_timer;    /* that timer */
+    idmap pending;           /* open asynchronous requests by correlation id */
+    uint64_t sweep_at;       /* when the armed deadline timer is due; 0 = none */
+    tr_timer_id sweep_timer; /* that timer */
 };
 
 struct tr_actor {
     /* Producer line: touched by every sender. */
-    _Atomic(mbox_node *) head;     /* mailbox producer end; bit 0 set = idle */
-    _Atomic uint32_t incarnation;  /* odd = alive; senders compare their ref's */
-    _Atomic uint32_t limit;        /* mailbox bound, 0 = none */
-    _Atomic uint64_t pushed;       /* bounded mailboxes: user messages admitted */
-    _Atomic uint8_t kind;          /* TR_POOLED / TR_THREAD: how to schedule */
-    _Atomic uint8_t overflow;      /* enum tr_overflow */
-    _Atomic uint8_t discard;       /* shutdown asked to discard queued messages */
-    _Atomic uint8_t has_names;     /* the registry may hold names for this actor */
-    _Atomic uint16_t depth;        /* spawn depth, for shutdown order */
+    _Atomic(mbox_node *) head;          /* mailbox producer end; bit 0 set = idle */
+    _Atomic uint32_t incarnation;       /* odd = alive; senders compare their ref's */
+    _Atomic uint32_t limit;             /* mailbox bound, 0 = none */
+    _Atomic uint64_t pushed;            /* bounded mailboxes: user messages admitted */
+    _Atomic uint8_t kind;               /* TR_POOLED / TR_THREAD: how to schedule */
+    _Atomic uint8_t overflow;           /* enum tr_overflow */
+    _Atomic uint8_t discard;            /* shutdown asked to discard queued messages */
+    _Atomic uint8_t has_names;          /* the registry may hold names for this actor */
+    _Atomic uint16_t depth;             /* spawn depth, for shutdown order */
     _Atomic(struct thread_actor *) thr; /* the thread to wake, for TR_THREAD */
 
     /* Consumer line. */
@@ -190,8 +195,8 @@ struct tr_actor {
     const tr_behaviour *beh;
     void *state;
     struct actor_ext *ext;
-    tr_actor *sched_next;          /* global run queue link */
-    tr_actor *free_next;           /* free-slot list link (table lock) */
+    tr_actor *sched_next; /* global run queue link */
+    tr_actor *free_next;  /* free-slot list link (table lock) */
 };
 
 /* A thread actor's or attached thread's record. Records are kept until the
@@ -199,24 +204,24 @@ struct tr_actor {
  * raced an exit at worst wakes a record that is idle or serves another
  * actor (a spurious wake-up it tolerates). */
 struct thread_actor {
-    tr_ctx ctx;                  /* the thread's context; ctx.thr points here */
+    tr_ctx ctx; /* the thread's context; ctx.thr points here */
     pthread_t thread;
-    bool has_thread;             /* false for attached threads */
-    bool joined;                 /* thread joined (or never started) */
-    _Atomic bool done;           /* the thread left the actor; record reusable */
+    bool has_thread;   /* false for attached threads */
+    bool joined;       /* thread joined (or never started) */
+    _Atomic bool done; /* the thread left the actor; record reusable */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    _Atomic int signalled;       /* a pusher made us runnable since we last woke */
-    _Atomic int sleeping;        /* we are (about to be) waiting on cv */
-    struct init_info init;       /* what to run (thread actors) */
+    _Atomic int signalled; /* a pusher made us runnable since we last woke */
+    _Atomic int sleeping;  /* we are (about to be) waiting on cv */
+    struct init_info init; /* what to run (thread actors) */
     tr_ref spawner;
     tr_msg *save_head, *save_tail; /* popped user messages not yet received */
-    uint64_t nsaved;             /* entries in the save queue */
-    uint64_t save_dropped;       /* drop-oldest evictions from the save queue */
-    bool stopped;                /* receives return TR_ESTOPPED from now on */
-    bool stop_pending;           /* drain-mode STOP seen: stop once the save queue has no match */
-    uint64_t call_corr;          /* the blocking call in progress, 0 = none */
-    tr_msg *call_reply;          /* its reply once it came */
+    uint64_t nsaved;               /* entries in the save queue */
+    uint64_t save_dropped;         /* drop-oldest evictions from the save queue */
+    bool stopped;                  /* receives return TR_ESTOPPED from now on */
+    bool stop_pending;             /* drain-mode STOP seen: stop once the save queue has no match */
+    uint64_t call_corr;            /* the blocking call in progress, 0 = none */
+    tr_msg *call_reply;            /* its reply once it came */
     struct thread_actor *all_next; /* runtime's list of records (ctx_lock) */
 };
 
@@ -228,7 +233,7 @@ struct thread_actor {
 #define TABLE_CHUNK (1u << TABLE_CHUNK_BITS)
 #define TABLE_CHUNK_BYTES (sizeof(tr_actor) * TABLE_CHUNK)
 #define TABLE_MAX_CHUNKS 16384 /* 64M actors per runtime */
-#define MAX_DEPTH 1024          /* deeper actors stop together with depth 1023 */
+#define MAX_DEPTH 1024         /* deeper actors stop together with depth 1023 */
 
 struct timers;
 struct names;
@@ -243,10 +248,10 @@ struct tr_runtime {
     /* Actor table. chunks[] entries are published with release stores. */
     _Atomic(tr_actor *) chunks[TABLE_MAX_CHUNKS];
     pthread_mutex_t table_lock;
-    tr_actor *free_slots;   /* table_lock */
+    tr_actor *free_slots;    /* table_lock */
     _Atomic uint32_t nslots; /* slots initialised so far (written under table_lock) */
-    bool stopping;          /* table_lock; no spawns once set */
-    _Atomic bool stopped;   /* workers gone: sends fail with TR_ESTOPPED */
+    bool stopping;           /* table_lock; no spawns once set */
+    _Atomic bool stopped;    /* workers gone: sends fail with TR_ESTOPPED */
     _Atomic uint64_t live_at_depth[MAX_DEPTH];
     _Atomic uint32_t max_depth;
     _Atomic uint64_t live;
@@ -262,13 +267,13 @@ struct tr_runtime {
     /* Non-worker contexts (thread actors, attached threads, timer) and the
      * thread actor records, reusable once their thread finished. */
     pthread_mutex_t ctx_lock;
-    tr_ctx *ctx_list;                 /* ctx_lock */
-    struct thread_actor *thr_all;     /* ctx_lock: every record ever made */
-    ctr_set retired;                  /* counters of contexts that ended */
+    tr_ctx *ctx_list;             /* ctx_lock */
+    struct thread_actor *thr_all; /* ctx_lock: every record ever made */
+    ctr_set retired;              /* counters of contexts that ended */
 
-    tr_ctx stop_ctx;                  /* used by the thread running tr_runtime_stop */
-    bool stop_done;                   /* stop_lock: tr_runtime_stop finished */
-    _Atomic uint32_t spawning;        /* spawns between slot allocation and set-up */
+    tr_ctx stop_ctx;           /* used by the thread running tr_runtime_stop */
+    bool stop_done;            /* stop_lock: tr_runtime_stop finished */
+    _Atomic uint32_t spawning; /* spawns between slot allocation and set-up */
 
     /* Message node pool shared by the per-thread caches. */
     pthread_mutex_t pool_lock;
@@ -308,8 +313,8 @@ tr_err tr__send_user(tr_ctx *ctx, tr_ref to, tr_msg *m, uint8_t flags, uint64_t 
  * result. Returns TR_ENOACTOR for a dead or unknown receiver. */
 tr_err tr__send_system(tr_ctx *ctx, tr_ref to, tr_msg *m);
 /* Builds and sends a system message of kind with an optional reason. */
-tr_err tr__signal(tr_ctx *ctx, tr_ref to, tr_ref from, uint8_t kind, uint8_t flags,
-                  uint64_t corr, const tr_reason *why);
+tr_err tr__signal(tr_ctx *ctx, tr_ref to, tr_ref from, uint8_t kind, uint8_t flags, uint64_t corr,
+                  const tr_reason *why);
 /* Handles one popped message for the slot's consumer. Returns the message
  * to hand to user code (a user message, or a trapped EXIT / DOWN) or NULL
  * when the runtime consumed it. */

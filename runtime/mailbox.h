@@ -191,9 +191,9 @@ static inline bool mbox_mark_idle(tr_actor *a, mbox_node **released)
     mbox_node *expected = tail;
     /* release: pairs with the acq_rel exchange of the push that next finds
      * the mailbox idle, and so with whoever runs the actor after us. */
-    if (!atomic_compare_exchange_strong_explicit(
-            &a->head, &expected, (mbox_node *)((uintptr_t)&a->stub | MBOX_IDLE),
-            memory_order_release, memory_order_relaxed)) {
+    if (!atomic_compare_exchange_strong_explicit(&a->head, &expected,
+                                                 (mbox_node *)((uintptr_t)&a->stub | MBOX_IDLE),
+                                                 memory_order_release, memory_order_relaxed)) {
         a->tail = tail;
         a->held = held;
         return false;

@@ -131,7 +131,7 @@ void tr__msg_dispose_released(tr_ctx *ctx, mbox_node *node)
         return;
     tr_msg *m = (tr_msg *)node;
     bool dead = (m->flags & MF_QDEAD) != 0;
-    m->flags &= (uint8_t)~(MF_QHELD | MF_QDEAD);
+    m->flags &= (uint8_t) ~(MF_QHELD | MF_QDEAD);
     if (dead)
         tr__msg_release(ctx, m);
 }
@@ -192,10 +192,7 @@ tr_err tr_msg_new(tr_msg **out, tr_ctx *ctx, const char *tag)
     return TR_OK;
 }
 
-void tr_msg_free(tr_msg *m)
-{
-    tr__msg_release(NULL, m);
-}
+void tr_msg_free(tr_msg *m) { tr__msg_release(NULL, m); }
 
 /* ---- payload building ---------------------------------------------------- */
 
@@ -246,21 +243,18 @@ static int msg_write(void *data, const char *buf, size_t len)
     return 0;
 }
 
-void tr_msg_packer(tr_msg *m, msgpack_packer *pk)
-{
-    msgpack_packer_init(pk, m, msg_write);
-}
+void tr_msg_packer(tr_msg *m, msgpack_packer *pk) { msgpack_packer_init(pk, m, msg_write); }
 
 /* Runs one msgpack_pack_* call against m and maps its result. */
-#define PACK_WITH(m, call)                                                                         \
-    do {                                                                                           \
-        if ((m) == NULL)                                                                           \
-            return TR_EINVAL;                                                                      \
-        msgpack_packer pk;                                                                         \
-        msgpack_packer_init(&pk, (m), msg_write);                                                  \
-        if ((call) != 0)                                                                           \
-            return TR_ENOMEM;                                                                      \
-        return TR_OK;                                                                              \
+#define PACK_WITH(m, call)                        \
+    do {                                          \
+        if ((m) == NULL)                          \
+            return TR_EINVAL;                     \
+        msgpack_packer pk;                        \
+        msgpack_packer_init(&pk, (m), msg_write); \
+        if ((call) != 0)                          \
+            return TR_ENOMEM;                     \
+        return TR_OK;                             \
     } while (0)
 
 /* Appends the shortest msgpack encoding of an integer, as msgpack-c does,
@@ -294,10 +288,7 @@ static tr_err msg_put_int(tr_msg *m, int64_t v)
     return TR_OK;
 }
 
-tr_err tr_pack_int(tr_msg *m, int64_t v)
-{
-    return msg_put_int(m, v);
-}
+tr_err tr_pack_int(tr_msg *m, int64_t v) { return msg_put_int(m, v); }
 
 tr_err tr_pack_uint(tr_msg *m, uint64_t v) { PACK_WITH(m, msgpack_pack_uint64(&pk, v)); }
 tr_err tr_pack_double(tr_msg *m, double v) { PACK_WITH(m, msgpack_pack_double(&pk, v)); }

@@ -158,8 +158,8 @@ static uint64_t deadline_in(uint32_t timeout_ms)
     return tr__now_ns() + (uint64_t)timeout_ms * 1000000u;
 }
 
-tr_err tr_request(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms,
-                  tr_reply_fn on_reply, void *udata)
+tr_err tr_request(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_reply_fn on_reply,
+                  void *udata)
 {
     if (ctx == NULL || req == NULL || on_reply == NULL || ctx->actor == NULL ||
         ctx->type == CTX_TIMER)
@@ -259,10 +259,7 @@ static tr_msg *error_reply(tr_ctx *ctx, const char *tag)
     return r;
 }
 
-static bool status_ok(tr_err status)
-{
-    return status != TR_OK && (unsigned)status < TR_ERR_COUNT_;
-}
+static bool status_ok(tr_err status) { return status != TR_OK && (unsigned)status < TR_ERR_COUNT_; }
 
 tr_err tr_reply(tr_ctx *ctx, const tr_msg *request, tr_msg *reply)
 {

@@ -29,7 +29,7 @@ tr_err tr_runtime_start(tr_runtime **out, const tr_runtime_opts *opts)
     const tr_runtime_opts *o = opts != NULL ? opts : &defaults;
     if (out == NULL || o->workers > 1024)
         return TR_EINVAL;
-    if (o->node_name != NULL && strlen(o->node_name) >= sizeof ((tr_runtime *)0)->name)
+    if (o->node_name != NULL && strlen(o->node_name) >= sizeof((tr_runtime *)0)->name)
         return TR_ETOOBIG;
     tr_runtime *rt = calloc(1, sizeof *rt);
     if (rt == NULL)
@@ -142,7 +142,7 @@ static void slot_free_leftovers(tr_actor *a)
         mbox_node *next = atomic_load_explicit(&n->next, memory_order_relaxed);
         if (n != &a->stub) {
             tr_msg *m = (tr_msg *)n;
-            m->flags &= (uint8_t)~(MF_QHELD | MF_QDEAD); /* a held tail goes too */
+            m->flags &= (uint8_t) ~(MF_QHELD | MF_QDEAD); /* a held tail goes too */
             tr__msg_release(NULL, m);
         }
         n = next;
@@ -189,10 +189,10 @@ uint32_t tr_runtime_workers(const tr_runtime *rt) { return rt != NULL ? tr__sche
 
 void tr__counters_fold(ctr_set *into, const ctr_set *from)
 {
-#define FOLD(f)                                                                                    \
-    atomic_store_explicit(&into->f,                                                                \
-                          atomic_load_explicit(&into->f, memory_order_relaxed) +                   \
-                              atomic_load_explicit(&from->f, memory_order_relaxed),                \
+#define FOLD(f)                                                                     \
+    atomic_store_explicit(&into->f,                                                 \
+                          atomic_load_explicit(&into->f, memory_order_relaxed) +    \
+                              atomic_load_explicit(&from->f, memory_order_relaxed), \
                           memory_order_relaxed)
     FOLD(spawned);
     FOLD(exited);

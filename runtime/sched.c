@@ -15,22 +15,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RQ_SIZE 256        /* local run queue capacity (power of two) */
-#define GLOBAL_EVERY 61    /* turns between forced looks at the global queue */
-#define NEXT_STREAK 64     /* run-next hand-offs before the local queue is served */
+#define RQ_SIZE 256           /* local run queue capacity (power of two) */
+#define GLOBAL_EVERY 61       /* turns between forced looks at the global queue */
+#define NEXT_STREAK 64        /* run-next hand-offs before the local queue is served */
 #define STEAL_DELAY_NS 200000 /* a lone queued actor is left to its worker this long */
 
 struct sched;
 
 struct worker {
-    tr_ctx ctx;            /* ctx.actor is the actor being run */
+    tr_ctx ctx; /* ctx.actor is the actor being run */
     struct sched *s;
     pthread_t thread;
     uint32_t index;
     uint32_t ticks;
-    uint32_t next_streak;  /* turns run in a row from run_next */
+    uint32_t next_streak; /* turns run in a row from run_next */
     uint64_t rng;
-    tr_actor *run_next;    /* private: runs before anything else */
+    tr_actor *run_next; /* private: runs before anything else */
     /* Local run queue: the owner pushes at tail; the owner and thieves take
      * from head with a CAS. */
     _Atomic uint32_t rq_head TR_ALIGNED;

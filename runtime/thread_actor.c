@@ -78,9 +78,9 @@ static bool thr_reclaim(tr_actor *a)
     mbox_node *h = atomic_load_explicit(&a->head, memory_order_acquire);
     if (((uintptr_t)h & MBOX_IDLE) == 0)
         return false;
-    return atomic_compare_exchange_strong_explicit(
-        &a->head, &h, (mbox_node *)((uintptr_t)h & ~MBOX_IDLE), memory_order_acquire,
-        memory_order_relaxed);
+    return atomic_compare_exchange_strong_explicit(&a->head, &h,
+                                                   (mbox_node *)((uintptr_t)h & ~MBOX_IDLE),
+                                                   memory_order_acquire, memory_order_relaxed);
 }
 
 /* Holding the role with nothing to pop: waits for messages until deadline
@@ -221,10 +221,7 @@ static tr_err thr_stop_now(tr_ctx *ctx)
 }
 
 /* A message leaves the save queue for the user: it no longer counts. */
-static void thr_took(tr_actor *a, const tr_msg *m)
-{
-    tr__uncount(a, m);
-}
+static void thr_took(tr_actor *a, const tr_msg *m) { tr__uncount(a, m); }
 
 static bool thr_matches(const tr_msg *m, const char *tag, tr_match_fn match, void *udata)
 {
@@ -240,8 +237,8 @@ static uint64_t deadline_after(int32_t timeout_ms)
     return tr__now_ns() + (uint64_t)timeout_ms * 1000000u;
 }
 
-tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata,
-                  int32_t timeout_ms, tr_msg **out)
+tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata, int32_t timeout_ms,
+                  tr_msg **out)
 {
     if (ctx == NULL || out == NULL)
         return TR_EINVAL;
@@ -286,7 +283,9 @@ tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata,
                 prev = NULL;
             m = prev != NULL ? save_next(prev) : t->save_head;
             if (m == NULL)
-                return t->stopped ? TR_ESTOPPED : t->stop_pending ? thr_stop_now(ctx) : TR_ETIMEDOUT;
+                return t->stopped        ? TR_ESTOPPED
+                       : t->stop_pending ? thr_stop_now(ctx)
+                                         : TR_ETIMEDOUT;
         }
     }
 }

@@ -20,8 +20,8 @@ struct timer {
     uint64_t period; /* 0 = one-shot */
     uint64_t id;
     tr_ref to;
-    tr_msg *msg;     /* sent as is (one-shot) or copied (periodic) */
-    uint32_t idx;    /* position in the heap */
+    tr_msg *msg;  /* sent as is (one-shot) or copied (periodic) */
+    uint32_t idx; /* position in the heap */
 };
 
 struct timers {
@@ -31,10 +31,10 @@ struct timers {
     pthread_cond_t cv;
     struct timer **heap; /* mu */
     uint32_t n, cap;
-    idmap map;           /* id -> timer, mu */
+    idmap map; /* id -> timer, mu */
     uint64_t next_id;
     bool exit;
-    tr_ctx ctx;          /* the timer thread's context (CTX_TIMER) */
+    tr_ctx ctx; /* the timer thread's context (CTX_TIMER) */
 };
 
 /* ---- heap ---------------------------------------------------------------- */
@@ -279,8 +279,8 @@ tr_err tr__timer_cancel(tr_runtime *rt, tr_timer_id id)
 
 /* ---- public API ---------------------------------------------------------- */
 
-static tr_err timer_start(tr_ctx *ctx, tr_ref to, tr_msg *m, uint32_t delay_ms,
-                          uint32_t period_ms, tr_timer_id *id)
+static tr_err timer_start(tr_ctx *ctx, tr_ref to, tr_msg *m, uint32_t delay_ms, uint32_t period_ms,
+                          tr_timer_id *id)
 {
     if (ctx == NULL || m == NULL)
         return TR_EINVAL;
@@ -291,8 +291,7 @@ static tr_err timer_start(tr_ctx *ctx, tr_ref to, tr_msg *m, uint32_t delay_ms,
     if (to.node != ctx->rt->node)
         return to.node == 0 ? TR_EINVAL : TR_ENOROUTE;
     tr_actor *a = tr__actor_lookup(ctx->rt, to.id);
-    if (a == NULL ||
-        atomic_load_explicit(&a->incarnation, memory_order_acquire) != to.incarnation)
+    if (a == NULL || atomic_load_explicit(&a->incarnation, memory_order_acquire) != to.incarnation)
         return TR_ENOACTOR;
     m->kind = MK_USER;
     m->flags &= MF_HEAPBUF;

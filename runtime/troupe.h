@@ -118,7 +118,10 @@ typedef struct tr_runtime_opts {
     uint32_t spin_us;      /* how long an idle worker spins before parking; 0 = 50 */
 } tr_runtime_opts;
 
-#define TR_RUNTIME_OPTS_INIT {0, NULL, 0, 0}
+#define TR_RUNTIME_OPTS_INIT \
+    {                        \
+        0, NULL, 0, 0        \
+    }
 
 /* Starts a runtime: its worker threads and timer thread. opts may be NULL
  * for defaults. The caller owns *out and releases it with tr_runtime_free. */
@@ -213,12 +216,12 @@ tr_err tr_pack_uint(tr_msg *m, uint64_t v);
 tr_err tr_pack_double(tr_msg *m, double v);
 tr_err tr_pack_bool(tr_msg *m, bool v);
 tr_err tr_pack_nil(tr_msg *m);
-tr_err tr_pack_str(tr_msg *m, const char *s);               /* NUL-terminated, copied */
-tr_err tr_pack_strn(tr_msg *m, const char *s, size_t len);  /* copied */
-tr_err tr_pack_bin(tr_msg *m, const void *p, size_t len);   /* copied */
-tr_err tr_pack_array(tr_msg *m, uint32_t n);                /* n values follow */
-tr_err tr_pack_map(tr_msg *m, uint32_t n);                  /* n key/value pairs follow */
-tr_err tr_pack_ref(tr_msg *m, tr_ref r);                    /* as [node, id, incarnation] */
+tr_err tr_pack_str(tr_msg *m, const char *s);              /* NUL-terminated, copied */
+tr_err tr_pack_strn(tr_msg *m, const char *s, size_t len); /* copied */
+tr_err tr_pack_bin(tr_msg *m, const void *p, size_t len);  /* copied */
+tr_err tr_pack_array(tr_msg *m, uint32_t n);               /* n values follow */
+tr_err tr_pack_map(tr_msg *m, uint32_t n);                 /* n key/value pairs follow */
+tr_err tr_pack_ref(tr_msg *m, tr_ref r);                   /* as [node, id, incarnation] */
 
 /* Replaces m's payload with a copy of bytes, which must be exactly one
  * well-formed msgpack object (else TR_EBADMSG and m is unchanged). */
@@ -267,17 +270,17 @@ typedef struct tr_cursor {
 void tr_cursor_init(tr_cursor *c, const tr_msg *m);
 void tr_cursor_init_bytes(tr_cursor *c, const void *bytes, size_t len);
 bool tr_cursor_done(const tr_cursor *c);
-tr_err tr_cursor_int(tr_cursor *c, int64_t *out);    /* any msgpack integer fitting int64 */
-tr_err tr_cursor_uint(tr_cursor *c, uint64_t *out);  /* non-negative integers */
-tr_err tr_cursor_double(tr_cursor *c, double *out);  /* float32/64 (and integers) */
+tr_err tr_cursor_int(tr_cursor *c, int64_t *out);   /* any msgpack integer fitting int64 */
+tr_err tr_cursor_uint(tr_cursor *c, uint64_t *out); /* non-negative integers */
+tr_err tr_cursor_double(tr_cursor *c, double *out); /* float32/64 (and integers) */
 tr_err tr_cursor_bool(tr_cursor *c, bool *out);
 tr_err tr_cursor_nil(tr_cursor *c);
 tr_err tr_cursor_str(tr_cursor *c, const char **s, size_t *len); /* not NUL-terminated */
 tr_err tr_cursor_bin(tr_cursor *c, const uint8_t **p, size_t *len);
-tr_err tr_cursor_array(tr_cursor *c, uint32_t *n);   /* header; then read n values */
-tr_err tr_cursor_map(tr_cursor *c, uint32_t *n);     /* header; then n key/value pairs */
-tr_err tr_cursor_ref(tr_cursor *c, tr_ref *out);     /* as written by tr_pack_ref */
-tr_err tr_cursor_skip(tr_cursor *c);                 /* skips one whole value */
+tr_err tr_cursor_array(tr_cursor *c, uint32_t *n); /* header; then read n values */
+tr_err tr_cursor_map(tr_cursor *c, uint32_t *n);   /* header; then n key/value pairs */
+tr_err tr_cursor_ref(tr_cursor *c, tr_ref *out);   /* as written by tr_pack_ref */
+tr_err tr_cursor_skip(tr_cursor *c);               /* skips one whole value */
 
 /*
  * A reader unpacks a whole payload into msgpack-c objects, after
@@ -330,8 +333,8 @@ typedef enum tr_exit_kind {
 
 typedef struct tr_reason {
     tr_exit_kind kind;
-    int32_t code;                         /* error value, signal or exit status */
-    char text[TR_REASON_TEXT_MAX + 1];    /* optional human-readable detail */
+    int32_t code;                      /* error value, signal or exit status */
+    char text[TR_REASON_TEXT_MAX + 1]; /* optional human-readable detail */
 } tr_reason;
 
 /* Builds a reason; text may be NULL and is truncated to TR_REASON_TEXT_MAX. */
@@ -395,7 +398,10 @@ typedef struct tr_spawn_opts {
     const char *name;       /* register this name for the actor before it runs; may be NULL */
 } tr_spawn_opts;
 
-#define TR_SPAWN_OPTS_INIT {TR_POOLED, 0, TR_OVERFLOW_REJECT, false, false, NULL}
+#define TR_SPAWN_OPTS_INIT                                   \
+    {                                                        \
+        TR_POOLED, 0, TR_OVERFLOW_REJECT, false, false, NULL \
+    }
 
 /*
  * Spawns an actor running b. args (may be NULL) is consumed on TR_OK and
@@ -450,8 +456,8 @@ void tr_detach(tr_ctx *ctx);
 tr_err tr_send(tr_ctx *ctx, tr_ref to, tr_msg *m);
 
 /* Shortcuts: build and send in one call. Nothing to free on error. */
-tr_err tr_send_tag(tr_ctx *ctx, tr_ref to, const char *tag);              /* empty payload */
-tr_err tr_send_int(tr_ctx *ctx, tr_ref to, const char *tag, int64_t v);   /* one integer */
+tr_err tr_send_tag(tr_ctx *ctx, tr_ref to, const char *tag);            /* empty payload */
+tr_err tr_send_int(tr_ctx *ctx, tr_ref to, const char *tag, int64_t v); /* one integer */
 tr_err tr_send_str(tr_ctx *ctx, tr_ref to, const char *tag, const char *s);
 
 /* ------------------------------------------------------------------------ */
@@ -472,8 +478,8 @@ typedef bool (*tr_match_fn)(const tr_msg *m, void *udata);
  * handled while waiting. Errors: TR_ETIMEDOUT, TR_ESTOPPED (the actor was
  * told to stop or killed: return from run), TR_EWRONGKIND (pooled actor).
  */
-tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata,
-                  int32_t timeout_ms, tr_msg **out);
+tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata, int32_t timeout_ms,
+                  tr_msg **out);
 
 /* ------------------------------------------------------------------------ */
 /* Request / reply                                                           */
@@ -496,8 +502,8 @@ typedef int (*tr_reply_fn)(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err
  * (counted as a late reply). Consumes req on TR_OK. Pooled actors, thread
  * actors (continuations run inside tr_receive) and attached threads.
  */
-tr_err tr_request(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms,
-                  tr_reply_fn on_reply, void *udata);
+tr_err tr_request(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_reply_fn on_reply,
+                  void *udata);
 
 /*
  * Sends req and blocks for the reply, at most timeout_ms. Thread actors and
@@ -514,9 +520,9 @@ tr_err tr_call(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_msg 
 
 /* Replies to request with reply, which is consumed in every case but
  * TR_EINVAL. A pooled actor that exits while handling a request it has not
- * answered answers it with TR_EEXITED, so its caller does not wait. If the request's deadline has passed the reply is discarded,
- * counted as late, and TR_ETIMEDOUT returned; TR_ENOACTOR if the requester
- * is gone. TR_EINVAL if request is not a request. */
+ * answered answers it with TR_EEXITED, so its caller does not wait. If the request's deadline has
+ * passed the reply is discarded, counted as late, and TR_ETIMEDOUT returned; TR_ENOACTOR if the
+ * requester is gone. TR_EINVAL if request is not a request. */
 tr_err tr_reply(tr_ctx *ctx, const tr_msg *request, tr_msg *reply);
 /* Replies with an error status and no payload. */
 tr_err tr_reply_error(tr_ctx *ctx, const tr_msg *request, tr_err status);

@@ -39,39 +39,38 @@
 
 /* _Exit, not exit: other threads are still running and a leak report on
  * the way out would bury the message that matters. */
-#define TEST_FAIL(...)                                                         \
-    do {                                                                       \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                        \
-        fprintf(stderr, __VA_ARGS__);                                          \
-        fputc('\n', stderr);                                                   \
-        fflush(stderr);                                                        \
-        fflush(stdout);                                                        \
-        _Exit(1);                                                              \
+#define TEST_FAIL(...)                                  \
+    do {                                                \
+        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__); \
+        fprintf(stderr, __VA_ARGS__);                   \
+        fputc('\n', stderr);                            \
+        fflush(stderr);                                 \
+        fflush(stdout);                                 \
+        _Exit(1);                                       \
     } while (0)
 
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond))                                                           \
-            TEST_FAIL("CHECK failed: %s", #cond);                              \
+#define CHECK(cond)                               \
+    do {                                          \
+        if (!(cond))                              \
+            TEST_FAIL("CHECK failed: %s", #cond); \
     } while (0)
 
 /* expr must return TR_OK. */
-#define CHECK_OK(expr)                                                         \
-    do {                                                                       \
-        tr_err check_e_ = (expr);                                              \
-        if (check_e_ != TR_OK)                                                 \
-            TEST_FAIL("%s returned %s, expected TR_OK", #expr,                 \
-                      tr_err_name(check_e_));                                  \
+#define CHECK_OK(expr)                                                                 \
+    do {                                                                               \
+        tr_err check_e_ = (expr);                                                      \
+        if (check_e_ != TR_OK)                                                         \
+            TEST_FAIL("%s returned %s, expected TR_OK", #expr, tr_err_name(check_e_)); \
     } while (0)
 
 /* expr must return the error want. */
-#define CHECK_ERR(expr, want)                                                  \
-    do {                                                                       \
-        tr_err check_e_ = (expr);                                              \
-        tr_err check_w_ = (want);                                              \
-        if (check_e_ != check_w_)                                              \
-            TEST_FAIL("%s returned %s, expected %s", #expr,                    \
-                      tr_err_name(check_e_), tr_err_name(check_w_));           \
+#define CHECK_ERR(expr, want)                                                      \
+    do {                                                                           \
+        tr_err check_e_ = (expr);                                                  \
+        tr_err check_w_ = (want);                                                  \
+        if (check_e_ != check_w_)                                                  \
+            TEST_FAIL("%s returned %s, expected %s", #expr, tr_err_name(check_e_), \
+                      tr_err_name(check_w_));                                      \
     } while (0)
 
 /* Polls cond (every millisecond) until it holds; fails after TEST_WAIT_MS.
@@ -79,14 +78,14 @@
  * counts its own work, possibly just after the effect a test observed (a
  * timer's tick may arrive before timers_fired moves), so a test waits for
  * a counter to reach the value it must reach. */
-#define WAIT_UNTIL(cond)                                                       \
-    do {                                                                       \
-        int64_t wait_deadline_ = test_now_ms() + TEST_WAIT_MS;                 \
-        while (!(cond)) {                                                      \
-            if (test_now_ms() > wait_deadline_)                                \
-                TEST_FAIL("never became true: %s", #cond);                     \
-            test_sleep_ms(1);                                                  \
-        }                                                                      \
+#define WAIT_UNTIL(cond)                                       \
+    do {                                                       \
+        int64_t wait_deadline_ = test_now_ms() + TEST_WAIT_MS; \
+        while (!(cond)) {                                      \
+            if (test_now_ms() > wait_deadline_)                \
+                TEST_FAIL("never became true: %s", #cond);     \
+            test_sleep_ms(1);                                  \
+        }                                                      \
     } while (0)
 
 static inline int64_t test_now_ms(void)
@@ -141,8 +140,8 @@ static inline uint64_t test_seed(int argc, char **argv)
     if (!given) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        seed = ((uint64_t)ts.tv_sec * 1000000007u) ^ (uint64_t)ts.tv_nsec ^
-               ((uint64_t)getpid() << 32);
+        seed =
+            ((uint64_t)ts.tv_sec * 1000000007u) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
     }
     printf("seed: %" PRIu64 " (repeat with --seed %" PRIu64 ")\n", seed, seed);
     fflush(stdout);
@@ -213,7 +212,7 @@ static inline tr_counters test_counters(tr_runtime *rt)
 /* Receives the first message tagged tag (NULL = any) that passes match
  * (NULL = any) and must come; fails naming the caller's line otherwise.
  * The caller owns the result. */
-#define test_recv_match(ctx, tag, match, udata)                                \
+#define test_recv_match(ctx, tag, match, udata) \
     test_recv_at(__FILE__, __LINE__, (ctx), (tag), (match), (udata))
 #define test_recv(ctx, tag) test_recv_at(__FILE__, __LINE__, (ctx), (tag), NULL, NULL)
 /* Receives a message tagged tag that must come and returns its integer
@@ -228,23 +227,22 @@ static inline tr_msg *test_recv_at(const char *file, int line, tr_ctx *ctx, cons
     tr_msg *m = NULL;
     tr_err e = tr_receive(ctx, tag, match, udata, TEST_WAIT_MS, &m);
     if (e != TR_OK || m == NULL) {
-        fprintf(stderr, "%s:%d: waiting for a '%s' message: %s\n", file, line,
-                tag ? tag : "(any)", tr_err_name(e));
+        fprintf(stderr, "%s:%d: waiting for a '%s' message: %s\n", file, line, tag ? tag : "(any)",
+                tr_err_name(e));
         fflush(stdout);
         _Exit(1);
     }
     return m;
 }
 
-static inline int64_t test_recv_int_at(const char *file, int line, tr_ctx *ctx,
-                                       const char *tag)
+static inline int64_t test_recv_int_at(const char *file, int line, tr_ctx *ctx, const char *tag)
 {
     tr_msg *m = test_recv_at(file, line, ctx, tag, NULL, NULL);
     int64_t v = 0;
     tr_err e = tr_msg_int(m, &v);
     if (e != TR_OK) {
-        fprintf(stderr, "%s:%d: '%s' message without an integer: %s\n", file, line,
-                tr_msg_tag(m), tr_err_name(e));
+        fprintf(stderr, "%s:%d: '%s' message without an integer: %s\n", file, line, tr_msg_tag(m),
+                tr_err_name(e));
         _Exit(1);
     }
     tr_msg_free(m);
@@ -260,16 +258,15 @@ static inline void test_recv_none_at(const char *file, int line, tr_ctx *ctx, co
         if (e == TR_OK)
             fprintf(stderr, "%s:%d: unexpected '%s' message\n", file, line, tr_msg_tag(m));
         else
-            fprintf(stderr, "%s:%d: tr_receive returned %s, expected TR_ETIMEDOUT\n", file,
-                    line, tr_err_name(e));
+            fprintf(stderr, "%s:%d: tr_receive returned %s, expected TR_ETIMEDOUT\n", file, line,
+                    tr_err_name(e));
         fflush(stdout);
         _Exit(1);
     }
 }
 
 /* A new message with tag and an array of n integers as payload. */
-static inline tr_msg *test_msg_ints(tr_ctx *ctx, const char *tag, uint32_t n,
-                                    const int64_t *vals)
+static inline tr_msg *test_msg_ints(tr_ctx *ctx, const char *tag, uint32_t n, const int64_t *vals)
 {
     tr_msg *m = NULL;
     CHECK_OK(tr_msg_new(&m, ctx, tag));

@@ -166,8 +166,7 @@ static void drop(tr_ctx *ctx, tr_runtime *rt, tr_overflow policy)
         CHECK_OK(tr_send_int(ctx, gate, "m", i));
     open_gate(ctx, gate);
     int64_t newest_dropped[] = {0, 1, 2, 3}, oldest_dropped[] = {6, 7, 8, 9};
-    expect_seen(ctx, gate,
-                policy == TR_OVERFLOW_DROP_NEWEST ? newest_dropped : oldest_dropped, 4);
+    expect_seen(ctx, gate, policy == TR_OVERFLOW_DROP_NEWEST ? newest_dropped : oldest_dropped, 4);
     /* Read once everything has settled: a policy may drop at either end. */
     WAIT_UNTIL(test_counters(rt).dropped_overflow == c0.dropped_overflow + 6);
     tr_counters c1 = test_counters(rt);

@@ -27,8 +27,8 @@ static void counting_terminate(tr_ctx *ctx, void *state, const tr_reason *why)
     atomic_fetch_add(&g_terminated, 1);
 }
 
-static const tr_behaviour counting_b = {"counting", sizeof(int), NULL, counting_handle,
-                                        counting_terminate, NULL};
+static const tr_behaviour counting_b = {"counting",      sizeof(int),        NULL,
+                                        counting_handle, counting_terminate, NULL};
 
 /* Receives nothing until "go", then reports how many messages it got. */
 static int hoarder_run(tr_ctx *ctx, void *state)
@@ -45,8 +45,7 @@ static int hoarder_run(tr_ctx *ctx, void *state)
     return 0; /* a normal exit */
 }
 
-static const tr_behaviour hoarder_b = {"hoarder", 0, NULL, NULL, counting_terminate,
-                                       hoarder_run};
+static const tr_behaviour hoarder_b = {"hoarder", 0, NULL, NULL, counting_terminate, hoarder_run};
 
 /* Attaches, says hello, takes only "last", detaches with the rest queued. */
 static void *leaver_main(void *rt)

@@ -70,11 +70,11 @@ static void messages(tr_ctx *ctx)
     tr_msg_free(NULL);
 
     /* Malformed payloads: refused, and the message keeps its payload. */
-    static const uint8_t truncated[] = {0x92, 0x01};          /* array of 2, one given */
-    static const uint8_t two[] = {0x01, 0x02};                /* two objects */
-    static const uint8_t reserved[] = {0xc1};                 /* never used */
+    static const uint8_t truncated[] = {0x92, 0x01}; /* array of 2, one given */
+    static const uint8_t two[] = {0x01, 0x02};       /* two objects */
+    static const uint8_t reserved[] = {0xc1};        /* never used */
     static const uint8_t huge_map[] = {0xdf, 0xff, 0xff, 0xff, 0xff};
-    static const uint8_t short_str[] = {0xa5, 'a', 'b'};       /* str of 5, 2 given */
+    static const uint8_t short_str[] = {0xa5, 'a', 'b'};         /* str of 5, 2 given */
     static const uint8_t good[] = {0x93, 0x01, 0xa1, 'x', 0xc3}; /* [1, "x", true] */
     uint8_t deep[200];
     memset(deep, 0x91, sizeof deep - 1); /* 199 nested arrays of one */
@@ -97,10 +97,8 @@ static void messages(tr_ctx *ctx)
     CHECK_OK(tr_validate(good, sizeof good));
     /* Nesting: TR_PAYLOAD_DEPTH_MAX arrays around a scalar pass, one more
      * fails (deep[] holds 0x91 bytes, then a 0). */
-    CHECK_OK(tr_validate(deep + sizeof deep - 1 - TR_PAYLOAD_DEPTH_MAX,
-                         TR_PAYLOAD_DEPTH_MAX + 1));
-    CHECK_ERR(tr_validate(deep + sizeof deep - 2 - TR_PAYLOAD_DEPTH_MAX,
-                          TR_PAYLOAD_DEPTH_MAX + 2),
+    CHECK_OK(tr_validate(deep + sizeof deep - 1 - TR_PAYLOAD_DEPTH_MAX, TR_PAYLOAD_DEPTH_MAX + 1));
+    CHECK_ERR(tr_validate(deep + sizeof deep - 2 - TR_PAYLOAD_DEPTH_MAX, TR_PAYLOAD_DEPTH_MAX + 2),
               TR_EBADMSG);
     CHECK_OK(tr_msg_set_payload(m, good, sizeof good));
     size_t len = 0;

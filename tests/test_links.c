@@ -14,9 +14,9 @@
 
 static struct {
     tr_ref main;
-    int next;                   /* puppets handed an index so far (main only) */
+    int next;                    /* puppets handed an index so far (main only) */
     atomic_int terminated[MAXP]; /* terminate calls per puppet */
-    tr_reason reason[MAXP];     /* the reason terminate saw */
+    tr_reason reason[MAXP];      /* the reason terminate saw */
 } g;
 
 typedef struct puppet {
@@ -118,8 +118,8 @@ static int puppet_handle(tr_ctx *ctx, void *state, const tr_msg *m)
     return 0;
 }
 
-static const tr_behaviour puppet_b = {"puppet", sizeof(puppet), puppet_init, puppet_handle,
-                                      puppet_terminate, NULL};
+static const tr_behaviour puppet_b = {"puppet",      sizeof(puppet),   puppet_init,
+                                      puppet_handle, puppet_terminate, NULL};
 
 static tr_ref spawn_puppet(tr_ctx *ctx, bool trap)
 {
@@ -178,8 +178,8 @@ static void expect_exit_msg(tr_ctx *ctx, const char *tag, tr_ref from, tr_exit_k
     tr_msg_free(m);
     CHECK(tr_ref_eq(who, from));
     if (k != kind || c != code)
-        TEST_FAIL("exit message %s/%d, expected %s/%d", tr_exit_kind_name((tr_exit_kind)k),
-                  (int)c, tr_exit_kind_name(kind), code);
+        TEST_FAIL("exit message %s/%d, expected %s/%d", tr_exit_kind_name((tr_exit_kind)k), (int)c,
+                  tr_exit_kind_name(kind), code);
 }
 
 static void links(tr_ctx *ctx)

@@ -65,10 +65,10 @@ static int thread_sink_run(tr_ctx *ctx, void *state)
     }
 }
 
-static const tr_behaviour pooled_sink = {"pooled_sink", sizeof(sink), NULL,
-                                         pooled_sink_handle, NULL, NULL};
-static const tr_behaviour thread_sink = {"thread_sink", sizeof(sink), NULL, NULL, NULL,
-                                         thread_sink_run};
+static const tr_behaviour pooled_sink = {"pooled_sink",      sizeof(sink), NULL,
+                                         pooled_sink_handle, NULL,         NULL};
+static const tr_behaviour thread_sink = {"thread_sink", sizeof(sink), NULL,
+                                         NULL,          NULL,         thread_sink_run};
 
 /* ---- producers ---------------------------------------------------------- */
 
@@ -109,8 +109,8 @@ static int producer_run(tr_ctx *ctx, void *state)
     return 0;
 }
 
-static const tr_behaviour producer = {"producer", sizeof(producer_state), producer_init,
-                                      NULL, NULL, producer_run};
+static const tr_behaviour producer = {
+    "producer", sizeof(producer_state), producer_init, NULL, NULL, producer_run};
 
 /* Pooled: each "more" sends the next chunk of the stream, then asks itself
  * for more, so the stream spans many turns (and workers). */
@@ -132,9 +132,8 @@ static int pooled_producer_handle(tr_ctx *ctx, void *state, const tr_msg *m)
     return 0;
 }
 
-static const tr_behaviour pooled_producer_b = {"pooled_producer", sizeof(pooled_producer),
-                                               producer_init, pooled_producer_handle, NULL,
-                                               NULL};
+static const tr_behaviour pooled_producer_b = {
+    "pooled_producer", sizeof(pooled_producer), producer_init, pooled_producer_handle, NULL, NULL};
 
 typedef struct plain_producer {
     tr_runtime *rt;

@@ -112,8 +112,7 @@ int main(void)
     test_read_ints(m, 4, f);
     tr_msg_free(m);
     CHECK_ERR((tr_err)f[0], TR_OK);
-    CHECK((uint64_t)f[1] == b.node && (uint32_t)f[2] == b.id &&
-          (uint32_t)f[3] == b.incarnation);
+    CHECK((uint64_t)f[1] == b.node && (uint32_t)f[2] == b.id && (uint32_t)f[3] == b.incarnation);
 
     /* A name is released when its actor exits. */
     stop_and_wait(ctx, b);

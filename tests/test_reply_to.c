@@ -63,12 +63,11 @@ static int deferrer_handle(tr_ctx *ctx, void *state, const tr_msg *m)
     return 0;
 }
 
-static const tr_behaviour deferrer_b = {"deferrer", sizeof(deferrer), deferrer_init,
-                                        deferrer_handle, NULL, NULL};
+static const tr_behaviour deferrer_b = {
+    "deferrer", sizeof(deferrer), deferrer_init, deferrer_handle, NULL, NULL};
 
 /* A continuation that stores the reply's integer at udata. */
-static int record_reply(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err status,
-                        void *udata)
+static int record_reply(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err status, void *udata)
 {
     CHECK_OK(status);
     CHECK(*(int64_t *)udata == 0); /* exactly once */

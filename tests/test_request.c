@@ -10,7 +10,15 @@ static atomic_int g_continuations;
 
 /* Request kinds, by tag. */
 static const char *const kinds[] = {"req", "fail", "ignore", "slow", "fast", "hold", "quit"};
-enum { K_REQ, K_FAIL, K_IGNORE, K_SLOW, K_FAST, K_HOLD, K_QUIT };
+enum {
+    K_REQ,
+    K_FAIL,
+    K_IGNORE,
+    K_SLOW,
+    K_FAST,
+    K_HOLD,
+    K_QUIT
+};
 
 static tr_msg *new_request(tr_ctx *ctx, int kind, int64_t v)
 {
@@ -139,8 +147,7 @@ static int client_handle(tr_ctx *ctx, void *state, const tr_msg *m)
     CHECK_OK(tr_cursor_int(&c, &v));
     CHECK_OK(tr_cursor_int(&c, &timeout));
     tr_msg *req = new_request(ctx, (int)kind, v);
-    tr_err e = tr_request(ctx, server, req, (uint32_t)timeout, client_on_reply,
-                          &g_continuations);
+    tr_err e = tr_request(ctx, server, req, (uint32_t)timeout, client_on_reply, &g_continuations);
     if (e != TR_OK) {
         /* Refused at once (e.g. a known-dead server): no continuation. */
         tr_msg_free(req);
@@ -150,8 +157,8 @@ static int client_handle(tr_ctx *ctx, void *state, const tr_msg *m)
     return 0;
 }
 
-static const tr_behaviour client_b = {"client", sizeof(client), client_init, client_handle,
-                                      NULL, NULL};
+static const tr_behaviour client_b = {"client",      sizeof(client), client_init,
+                                      client_handle, NULL,           NULL};
 
 /* ---- requests from a thread actor and from an attached thread ------------ */
 
@@ -178,8 +185,7 @@ static int64_t request_and_wait(tr_ctx *ctx, tr_ref server, int64_t v, waiter *w
 {
     tr_msg *none = NULL;
     int64_t deadline = test_now_ms() + TEST_WAIT_MS;
-    CHECK_OK(tr_request(ctx, server, new_request(ctx, K_REQ, v), TEST_WAIT_MS,
-                        waiter_on_reply, w));
+    CHECK_OK(tr_request(ctx, server, new_request(ctx, K_REQ, v), TEST_WAIT_MS, waiter_on_reply, w));
     while (w->done == 0) {
         CHECK_ERR(tr_receive(ctx, "never", NULL, NULL, 20, &none), TR_ETIMEDOUT);
         CHECK(test_now_ms() < deadline);
@@ -211,8 +217,8 @@ static int tclient_run(tr_ctx *ctx, void *state)
 static const tr_behaviour tclient_b = {"tclient", sizeof(int), NULL, NULL, NULL, tclient_run};
 
 /* Has the client request kind/v from server; returns [status, value]. */
-static void client_ask(tr_ctx *ctx, tr_ref cl, tr_ref server, int kind, int64_t v,
-                       int64_t timeout, int64_t *status, int64_t *value)
+static void client_ask(tr_ctx *ctx, tr_ref cl, tr_ref server, int kind, int64_t v, int64_t timeout,
+                       int64_t *status, int64_t *value)
 {
     tr_msg *m = NULL;
     CHECK_OK(tr_msg_new(&m, ctx, "go"));
@@ -344,8 +350,7 @@ int main(void)
     CHECK_OK(tr_spawn(&quitter, ctx, &echo_b, NULL, NULL));
     client_ask(ctx, cl, quitter, K_QUIT, 1, 3000, &st, &v);
     if (st != TR_ENOACTOR && st != TR_EEXITED)
-        TEST_FAIL("request to a callee that exited without replying: %s",
-                  tr_err_name((tr_err)st));
+        TEST_FAIL("request to a callee that exited without replying: %s", tr_err_name((tr_err)st));
     CHECK(atomic_load(&g_continuations) == ++conts);
 
     /* The requester is gone when the reply is made: TR_ENOACTOR for the

@@ -37,8 +37,8 @@ static int flooder_handle(tr_ctx *ctx, void *state, const tr_msg *m)
     return 0;
 }
 
-static const tr_behaviour flooder_b = {"flooder", sizeof(flooder), NULL, flooder_handle,
-                                       NULL, NULL};
+static const tr_behaviour flooder_b = {"flooder", sizeof(flooder), NULL, flooder_handle, NULL,
+                                       NULL};
 
 static int echo_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 {
@@ -81,8 +81,8 @@ static void flood_while_calling(uint32_t workers)
     CHECK_OK(tr_send_tag(ctx, flood, "stop"));
     int64_t handled = test_recv_int(ctx, "stopped");
     CHECK(handled >= 8); /* FIFO: the first floods came before stop */
-    printf("workers=%u: 50 calls done while the flooder handled %" PRId64 " messages\n",
-           workers, handled);
+    printf("workers=%u: 50 calls done while the flooder handled %" PRId64 " messages\n", workers,
+           handled);
     test_finish(rt, ctx);
 }
 
@@ -123,8 +123,8 @@ static int serial_handle(tr_ctx *ctx, void *state, const tr_msg *m)
     return 0;
 }
 
-static const tr_behaviour serial_b = {"serial", sizeof(serial), serial_init, serial_handle,
-                                      NULL, NULL};
+static const tr_behaviour serial_b = {"serial",      sizeof(serial), serial_init,
+                                      serial_handle, NULL,           NULL};
 
 typedef struct sender_arg {
     tr_runtime *rt;

@@ -16,14 +16,14 @@
 
 static struct {
     tr_ref main;
-    atomic_int terminated;     /* counter actors' terminate calls */
-    atomic_llong handled;      /* messages the counter handled */
-    tr_exit_kind reason;       /* what the counter's terminate saw */
+    atomic_int terminated; /* counter actors' terminate calls */
+    atomic_llong handled;  /* messages the counter handled */
+    tr_exit_kind reason;   /* what the counter's terminate saw */
     atomic_int order_seq;
-    atomic_int order[TREE];    /* when node i terminated (1-based), 0 = not yet */
+    atomic_int order[TREE]; /* when node i terminated (1-based), 0 = not yet */
     atomic_int tree_terms[TREE];
-    atomic_int early_parents;  /* a parent terminated before one of its children */
-    atomic_int run_returned;   /* the thread actor left its loop */
+    atomic_int early_parents;   /* a parent terminated before one of its children */
+    atomic_int run_returned;    /* the thread actor left its loop */
     atomic_int receive_stopped; /* a blocked attached thread got TR_ESTOPPED */
 } g;
 
@@ -51,8 +51,8 @@ static void counter_terminate(tr_ctx *ctx, void *state, const tr_reason *why)
     atomic_fetch_add(&g.terminated, 1);
 }
 
-static const tr_behaviour counter_b = {"counter", sizeof(int64_t), NULL, counter_handle,
-                                       counter_terminate, NULL};
+static const tr_behaviour counter_b = {"counter",      sizeof(int64_t),   NULL,
+                                       counter_handle, counter_terminate, NULL};
 
 /* DRAIN: a pooled counter, or a thread actor running the same handler in
  * the runtime's own loop (run == NULL), handles all it was sent. */
@@ -73,8 +73,7 @@ static void drain(tr_actor_kind kind)
     CHECK(atomic_load(&g.terminated) == 1);
     if (atomic_load(&g.handled) != k)
         TEST_FAIL("DRAIN, %s actor: %lld of %" PRId64 " queued messages handled",
-                  kind == TR_THREAD ? "thread" : "pooled", (long long)atomic_load(&g.handled),
-                  k);
+                  kind == TR_THREAD ? "thread" : "pooled", (long long)atomic_load(&g.handled), k);
     CHECK(g.reason == TR_EXIT_SHUTDOWN);
     tr_counters cs = test_counters(rt);
     CHECK(cs.dead_letters == 0);
@@ -143,8 +142,7 @@ static int tree_init(tr_ctx *ctx, void *state, const tr_msg *args)
         o.kind = ch >= TREE / 2 ? TR_THREAD : TR_POOLED; /* leaves are threads */
         CHECK_OK(tr_msg_new(&a, ctx, "args"));
         CHECK_OK(tr_pack_int(a, ch));
-        CHECK_OK(tr_spawn(&r, ctx, o.kind == TR_THREAD ? &tree_thread_b : &tree_pooled_b, a,
-                          &o));
+        CHECK_OK(tr_spawn(&r, ctx, o.kind == TR_THREAD ? &tree_thread_b : &tree_pooled_b, a, &o));
     }
     CHECK_OK(tr_send_int(ctx, g.main, "up", idx));
     return 0;
@@ -162,10 +160,10 @@ static void tree_terminate(tr_ctx *ctx, void *state, const tr_reason *why)
     atomic_fetch_add(&g.tree_terms[idx], 1);
 }
 
-static const tr_behaviour tree_pooled_b = {"tree", sizeof(int64_t), tree_init, tree_handle,
-                                           tree_terminate, NULL};
+static const tr_behaviour tree_pooled_b = {"tree",      sizeof(int64_t), tree_init,
+                                           tree_handle, tree_terminate,  NULL};
 static const tr_behaviour tree_thread_b = {"tree_leaf", sizeof(int64_t), tree_init,
-                                           tree_handle, tree_terminate, NULL};
+                                           tree_handle, tree_terminate,  NULL};
 
 static int looper_run(tr_ctx *ctx, void *state)
 {
@@ -224,7 +222,7 @@ static void tree(void)
     }
     CHECK(atomic_load(&g.early_parents) == 0);
     CHECK(test_counters(rt).live_actors <= 1); /* main may count until freed */
-    tr_runtime_free(rt); /* main never detached: free releases its context */
+    tr_runtime_free(rt);                       /* main never detached: free releases its context */
 }
 
 /* ---- several runtimes ------------------------------------------------------ */
@@ -287,8 +285,7 @@ static void several(void)
     CHECK(tr_runtime_node(ra) != 0 && tr_runtime_node(rb) != 0);
     CHECK(tr_runtime_node(ra) != tr_runtime_node(rb));
     for (int i = 0; i < 3; i++)
-        CHECK(nodes[i] != 0 && nodes[i] != tr_runtime_node(ra) &&
-              nodes[i] != tr_runtime_node(rb));
+        CHECK(nodes[i] != 0 && nodes[i] != tr_runtime_node(ra) && nodes[i] != tr_runtime_node(rb));
     tr_ctx *cb;
     tr_ref echo_a, echo_b_ref;
     CHECK_OK(tr_attach(&cb, rb));

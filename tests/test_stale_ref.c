@@ -118,8 +118,8 @@ static void recycled_slots(tr_ctx *ctx, tr_runtime *rt, uint64_t seed)
     }
     atomic_store(&g_done, 1);
     CHECK(pthread_join(th, NULL) == 0);
-    printf("%d lives, %d pairs of lives shared a slot; sprayer: %" PRIu64
-           " accepted, %" PRIu64 " refused\n",
+    printf("%d lives, %d pairs of lives shared a slot; sprayer: %" PRIu64 " accepted, %" PRIu64
+           " refused\n",
            rounds, reused, s.accepted, s.refused);
     CHECK(atomic_load(&g_misdelivered) == 0);
     CHECK(atomic_load(&g_good) == rounds); /* each life got its own message */

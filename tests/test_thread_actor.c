@@ -20,8 +20,8 @@ static bool match_int_above(const tr_msg *m, void *udata)
 }
 
 /* Receives a message that must come, checks tag and integer payload. */
-static void expect(tr_ctx *ctx, const char *rtag, tr_match_fn f, int64_t arg,
-                   const char *want_tag, int64_t want)
+static void expect(tr_ctx *ctx, const char *rtag, tr_match_fn f, int64_t arg, const char *want_tag,
+                   int64_t want)
 {
     tr_msg *m = test_recv_match(ctx, rtag, f, f ? &arg : NULL);
     int64_t v = 0;
@@ -41,11 +41,11 @@ static void selective_on_main(tr_ctx *ctx)
     for (int i = 0; i < 6; i++)
         CHECK_OK(tr_send_int(ctx, tr_self(ctx), tags[i], i + 1));
 
-    expect(ctx, "z", NULL, 0, "z", 4);             /* by tag, past three others */
-    expect(ctx, NULL, match_int, 5, "y", 5);       /* by predicate */
-    expect(ctx, "x", match_int_above, 1, "x", 3);  /* by tag and predicate */
+    expect(ctx, "z", NULL, 0, "z", 4);            /* by tag, past three others */
+    expect(ctx, NULL, match_int, 5, "y", 5);      /* by predicate */
+    expect(ctx, "x", match_int_above, 1, "x", 3); /* by tag and predicate */
     expect(ctx, "y", NULL, 0, "y", 2);
-    expect(ctx, NULL, NULL, 0, "x", 1);            /* the rest, in their order */
+    expect(ctx, NULL, NULL, 0, "x", 1); /* the rest, in their order */
     expect(ctx, NULL, NULL, 0, "x", 6);
 
     tr_msg *m = NULL;
@@ -173,8 +173,7 @@ static int thread_echo_handle(tr_ctx *ctx, void *state, const tr_msg *m)
     return 0;
 }
 
-static const tr_behaviour thread_echo_b = {"thread_echo", 0, NULL, thread_echo_handle,
-                                           NULL, NULL};
+static const tr_behaviour thread_echo_b = {"thread_echo", 0, NULL, thread_echo_handle, NULL, NULL};
 
 /* ---- 5. blocking calls from a pooled actor ------------------------------ */
 
@@ -215,8 +214,7 @@ static int relay_handle(tr_ctx *ctx, void *state, const tr_msg *m)
     return 0;
 }
 
-static const tr_behaviour relay_b = {"relay", sizeof(tr_ref), relay_init, relay_handle, NULL,
-                                     NULL};
+static const tr_behaviour relay_b = {"relay", sizeof(tr_ref), relay_init, relay_handle, NULL, NULL};
 
 static void payload_sizes(tr_ctx *ctx)
 {
@@ -276,8 +274,8 @@ static const tr_behaviour ender_b = {"ender", 0, NULL, NULL, NULL, ender_run};
 
 static int failing_init(tr_ctx *ctx, void *state, const tr_msg *args) { return 3; }
 
-static const tr_behaviour bad_init_b = {"bad_init", 0, failing_init, thread_echo_handle, NULL,
-                                        NULL};
+static const tr_behaviour bad_init_b = {"bad_init",         0,    failing_init,
+                                        thread_echo_handle, NULL, NULL};
 
 static void endings(tr_ctx *ctx)
 {

@@ -7,7 +7,8 @@
 #   tsan   ThreadSanitizer
 #
 # and, when clang is present, builds the libFuzzer targets (build-ci/fuzz)
-# and runs each for FUZZ_SECONDS. It prints a summary per configuration and
+# and runs each for FUZZ_SECONDS, then checks the code style (.clang-format).
+# It prints a summary per configuration and
 # ends with exactly one line "N passed, N failed". The exit status is non-zero
 # when anything failed. A configuration that does not configure or build
 # counts as one failed test, and so does one that runs no test at all.
@@ -262,6 +263,14 @@ tsan_wrapper
 run_suite tsan 5 -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false -Dtests=true
 WRAP=()
 run_fuzz
+
+# The code style is part of the contract: one counted check.
+echo "==== format"
+if bash tools/format-check.sh; then
+    record format 1 0 0 ""
+else
+    record format 0 1 0 "run: bash tools/format-check.sh --fix FILE..."
+fi
 
 echo
 echo "==== summary"
