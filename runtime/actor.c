@@ -139,9 +139,46 @@ void tr__slot_publish_free(tr_runtime *rt, tr_actor *a)
 
 /* ---- delivery ------------------------------------------------------------ */
 
+void tr__send_flush(tr_ctx *ctx)
+{
+    if (ctx->sbuf_n == 0)
+        return;
+    tr_actor *a = ctx->sbuf_to;
+    tr_msg *first = ctx->sbuf_first, *last = ctx->sbuf_last;
+    ctx->sbuf_n = 0;
+    ctx->sbuf_to = NULL;
+    ctx->sbuf_first = ctx->sbuf_last = NULL;
+    uint32_t depth;
+    if (mbox_push_chain(a, &first->link, &last->link, &depth))
+        tr__schedule(ctx, a);
+    ctr_max(&ctx->ctr.max_depth, depth);
+}
+
+/* Workers batch the user messages a handler sends to one receiver: up to
+ * SEND_CHAIN of them go in with a single exchange, and the receiver finds
+ * them in a row. They are pushed before any other push from the worker and
+ * when the handler returns, so no order a sender can observe changes. */
+#define SEND_CHAIN 32
+
+static void send_buffered(tr_ctx *ctx, tr_actor *a, tr_msg *m)
+{
+    if (ctx->sbuf_n != 0 && ctx->sbuf_to != a)
+        tr__send_flush(ctx);
+    atomic_store_explicit(&m->link.next, NULL, memory_order_relaxed);
+    if (ctx->sbuf_n == 0)
+        ctx->sbuf_first = m;
+    else
+        atomic_store_explicit(&ctx->sbuf_last->link.next, &m->link, memory_order_relaxed);
+    ctx->sbuf_last = m;
+    ctx->sbuf_to = a;
+    if (++ctx->sbuf_n == SEND_CHAIN)
+        tr__send_flush(ctx);
+}
+
 void tr__deliver(tr_ctx *ctx, tr_actor *a, tr_msg *m)
 {
     uint32_t depth;
+    tr__send_flush(ctx);
     if (mbox_push(a, &m->link, &depth))
         tr__schedule(ctx, a);
     ctr_max(&ctx->ctr.max_depth, depth);
@@ -249,7 +286,10 @@ tr_err tr__send_user(tr_ctx *ctx, tr_ref to, tr_msg *m, uint8_t flags, uint64_t 
         m->flags |= MF_COUNTED;
     }
     ctr_add(&ctx->ctr.sent, 1);
-    tr__deliver(ctx, a, m);
+    if (ctx->type == CTX_WORKER)
+        send_buffered(ctx, a, m);
+    else
+        tr__deliver(ctx, a, m);
     return TR_OK;
 }
 

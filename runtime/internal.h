@@ -135,10 +135,15 @@ struct thread_actor;
 
 struct tr_ctx {
     tr_runtime *rt;
-    uint8_t type;             /* enum ctx_type */
-    bool exiting;             /* the current actor decided to exit */
-    bool handoff;             /* a worker gave the slot's consumer role to a thread */
-    const tr_msg *cur_req;    /* the request being handled and not yet answered */
+    uint8_t type;          /* enum ctx_type */
+    bool exiting;          /* the current actor decided to exit */
+    bool handoff;          /* a worker gave the slot's consumer role to a thread */
+    const tr_msg *cur_req; /* the request being handled and not yet answered */
+    /* Workers: user messages sent while handling the current message to
+     * one receiver, pushed as one chain (tr__send_flush). */
+    tr_actor *sbuf_to;
+    tr_msg *sbuf_first, *sbuf_last;
+    uint32_t sbuf_n;
     tr_reason exit_reason;    /* why, when exiting */
     tr_actor *actor;          /* the actor being run (workers) or owned (threads) */
     struct worker *worker;    /* CTX_WORKER */
@@ -304,8 +309,12 @@ tr_err tr__unpack_reason(const uint8_t *p, size_t len, tr_reason *why);
 /* actor.c */
 tr_actor *tr__actor_lookup(tr_runtime *rt, uint32_t id);
 tr_ref tr__actor_ref(tr_runtime *rt, tr_actor *a);
-/* Pushes m (consumed always) to a, scheduling a if it was idle. */
+/* Pushes m (consumed always) to a, scheduling a if it was idle. Pushes
+ * the context's buffered sends first, so a sender's messages keep their
+ * order. */
 void tr__deliver(tr_ctx *ctx, tr_actor *a, tr_msg *m);
+/* Pushes the user messages a worker buffered while handling a message. */
+void tr__send_flush(tr_ctx *ctx);
 /* Sends a user message with request fields; consumes m on TR_OK only. */
 tr_err tr__send_user(tr_ctx *ctx, tr_ref to, tr_msg *m, uint8_t flags, uint64_t corr,
                      uint64_t deadline);

@@ -74,6 +74,34 @@ static inline bool mbox_push(tr_actor *a, mbox_node *n, uint32_t *depth)
     return was_idle;
 }
 
+/* Appends the chain first..last (linked through next, last's next NULL)
+ * with one exchange, as mbox_push does for one node. Any thread. */
+static inline bool mbox_push_chain(tr_actor *a, mbox_node *first, mbox_node *last, uint32_t *depth)
+{
+    /* acq_rel: as in mbox_push. */
+    mbox_node *prev = atomic_exchange_explicit(&a->head, last, memory_order_acq_rel);
+    bool was_idle = ((uintptr_t)prev & MBOX_IDLE) != 0;
+    prev = (mbox_node *)((uintptr_t)prev & ~MBOX_IDLE);
+    /* Number the chain from prev (see mbox_push), before it is linked. */
+    uint32_t seq = atomic_load_explicit(&prev->seq, memory_order_relaxed);
+    for (mbox_node *n = first;; n = atomic_load_explicit(&n->next, memory_order_relaxed)) {
+        seq = seq != 0 ? seq + 1 : 0;
+        atomic_store_explicit(&n->seq, seq, memory_order_relaxed);
+        if (n == last)
+            break;
+    }
+    *depth = 0;
+    if (seq != 0) {
+        uint32_t consumed = atomic_load_explicit(&a->consumed_seq, memory_order_relaxed);
+        int32_t d = (int32_t)(seq - consumed);
+        if (consumed != 0 && d > 0)
+            *depth = (uint32_t)d;
+    }
+    /* release: pairs with the acquire loads of ->next in the pops. */
+    atomic_store_explicit(&prev->next, first, memory_order_release);
+    return was_idle;
+}
+
 /* Consumer only: the oldest message, or NULL when the queue is empty or a
  * producer is between its exchange and its link store (then mark_idle fails
  * and the consumer comes back). *released receives a previously held node
@@ -95,6 +123,10 @@ static inline mbox_node *mbox_pop(tr_actor *a, mbox_node **released)
     mbox_node *next = atomic_load_explicit(&tail->next, memory_order_acquire);
     if (next != NULL) {
         a->tail = next;
+        /* The next message is likely another core's write: start fetching
+         * both of its lines while this one is handled. */
+        __builtin_prefetch(next);
+        __builtin_prefetch((char *)next + 64);
     } else {
         /* The last linked node: hand it out but keep it as the link that
          * later pushes attach to. */

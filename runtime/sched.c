@@ -330,6 +330,7 @@ static void run_actor(struct worker *w, tr_actor *a)
             ctx->cur_req = NULL;
             tr__msg_release(ctx, m);
         }
+        tr__send_flush(ctx);
         if (ctx->exiting)
             tr__finish_exit(ctx);
     }
