@@ -61,24 +61,47 @@ static tr_actor *slot_init_fresh(tr_runtime *rt)
     return a;
 }
 
-tr_err tr__slot_alloc(tr_runtime *rt, tr_actor **out, uint16_t depth)
+/* Table lock held: moves up to SLOT_BATCH free slots (or fresh ones) into
+ * the context's cache. */
+static void slot_refill(tr_runtime *rt, tr_ctx *ctx)
+{
+    for (uint32_t i = 0; i < SLOT_BATCH; i++) {
+        tr_actor *a = rt->free_slots;
+        if (a != NULL)
+            rt->free_slots = a->free_next;
+        else if ((a = slot_init_fresh(rt)) == NULL)
+            return;
+        a->free_next = ctx->slots;
+        ctx->slots = a;
+        ctx->nslots++;
+    }
+}
+
+tr_err tr__slot_alloc(tr_runtime *rt, tr_ctx *ctx, tr_actor **out, uint16_t depth)
 {
     if (depth >= MAX_DEPTH)
         depth = MAX_DEPTH - 1;
-    pthread_mutex_lock(&rt->table_lock);
-    if (rt->stopping) {
-        pthread_mutex_unlock(&rt->table_lock);
+    /* seq_cst pair with tr_runtime_stop: it sets stopping then waits for
+     * spawning to drain; we count ourselves in then look at stopping. */
+    atomic_fetch_add_explicit(&rt->spawning, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&rt->stopping, memory_order_seq_cst)) {
+        tr__spawn_done(rt);
         return TR_ESTOPPED;
     }
-    tr_actor *a = rt->free_slots;
-    if (a != NULL)
-        rt->free_slots = a->free_next;
-    else
-        a = slot_init_fresh(rt);
-    if (a == NULL) {
+    if (ctx->slots == NULL) {
+        /* Slots come and go in batches, so spawn and exit rarely take the
+         * table lock. */
+        pthread_mutex_lock(&rt->table_lock);
+        slot_refill(rt, ctx);
         pthread_mutex_unlock(&rt->table_lock);
-        return TR_ENOMEM;
+        if (ctx->slots == NULL) {
+            tr__spawn_done(rt);
+            return TR_ENOMEM;
+        }
     }
+    tr_actor *a = ctx->slots;
+    ctx->slots = a->free_next;
+    ctx->nslots--;
     /* The new incarnation is odd (alive). Senders learn it only from the
      * reference spawn returns, which is published after the INIT push. */
     uint32_t inc = atomic_load_explicit(&a->incarnation, memory_order_relaxed) + 1;
@@ -86,13 +109,11 @@ tr_err tr__slot_alloc(tr_runtime *rt, tr_actor **out, uint16_t depth)
     atomic_store_explicit(&a->depth, depth, memory_order_relaxed);
     atomic_store_explicit(&a->discard, 0, memory_order_relaxed);
     atomic_store_explicit(&a->has_names, 0, memory_order_relaxed);
-    atomic_fetch_add_explicit(&rt->spawning, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&rt->live_at_depth[depth], 1, memory_order_relaxed);
     if (depth != 0) /* depth 0 is an attached thread, not an actor */
         atomic_fetch_add_explicit(&rt->live, 1, memory_order_relaxed);
     if (depth > atomic_load_explicit(&rt->max_depth, memory_order_relaxed))
-        atomic_store_explicit(&rt->max_depth, depth, memory_order_relaxed);
-    pthread_mutex_unlock(&rt->table_lock);
+        atomic_fetch_max_u32(&rt->max_depth, depth);
     *out = a;
     return TR_OK;
 }
@@ -112,7 +133,8 @@ static void slot_count_exit(tr_runtime *rt, tr_actor *a)
         atomic_fetch_sub_explicit(&rt->live, 1, memory_order_relaxed);
     /* acq_rel: the stopper waiting for this depth to empty must see the
      * exit's effects once it reads zero. */
-    if (atomic_fetch_sub_explicit(&rt->live_at_depth[depth], 1, memory_order_acq_rel) == 1) {
+    if (atomic_fetch_sub_explicit(&rt->live_at_depth[depth], 1, memory_order_acq_rel) == 1 &&
+        atomic_load_explicit(&rt->stopping, memory_order_seq_cst)) {
         pthread_mutex_lock(&rt->stop_lock);
         pthread_cond_broadcast(&rt->stop_cv);
         pthread_mutex_unlock(&rt->stop_lock);
@@ -122,18 +144,30 @@ static void slot_count_exit(tr_runtime *rt, tr_actor *a)
 void tr__spawn_done(tr_runtime *rt)
 {
     /* acq_rel: the stopper that reads zero sees the INIT pushes before it. */
-    if (atomic_fetch_sub_explicit(&rt->spawning, 1, memory_order_acq_rel) == 1) {
+    if (atomic_fetch_sub_explicit(&rt->spawning, 1, memory_order_seq_cst) == 1 &&
+        atomic_load_explicit(&rt->stopping, memory_order_seq_cst)) {
         pthread_mutex_lock(&rt->stop_lock);
         pthread_cond_broadcast(&rt->stop_cv);
         pthread_mutex_unlock(&rt->stop_lock);
     }
 }
 
-void tr__slot_publish_free(tr_runtime *rt, tr_actor *a)
+void tr__slot_publish_free(tr_runtime *rt, tr_ctx *ctx, tr_actor *a)
 {
+    a->free_next = ctx->slots;
+    ctx->slots = a;
+    if (++ctx->nslots < 2 * SLOT_BATCH)
+        return;
+    /* Give a batch back, so slots freed on one thread serve spawns on
+     * another. */
+    tr_actor *first = ctx->slots, *last = first;
+    for (uint32_t i = 1; i < SLOT_BATCH; i++)
+        last = last->free_next;
+    ctx->slots = last->free_next;
+    ctx->nslots -= SLOT_BATCH;
     pthread_mutex_lock(&rt->table_lock);
-    a->free_next = rt->free_slots;
-    rt->free_slots = a;
+    last->free_next = rt->free_slots;
+    rt->free_slots = first;
     pthread_mutex_unlock(&rt->table_lock);
 }
 
@@ -516,7 +550,7 @@ void tr__finish_exit(tr_ctx *ctx)
      * dead letters), so the slot can be reused at once; a thread hands the
      * role over first and frees the slot itself. */
     if (ctx->type == CTX_WORKER)
-        tr__slot_publish_free(rt, a);
+        tr__slot_publish_free(rt, ctx, a);
 }
 
 /* ---- spawning ------------------------------------------------------------ */
@@ -652,7 +686,7 @@ tr_err tr_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
     if (init == NULL)
         return TR_ENOMEM;
     tr_actor *a;
-    err = tr__slot_alloc(rt, &a, depth);
+    err = tr__slot_alloc(rt, ctx, &a, depth);
     if (err != TR_OK) {
         tr__msg_release(ctx, init);
         return err;
@@ -672,7 +706,7 @@ tr_err tr_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
         tr__msg_release(ctx, init);
         slot_mark_dead(rt, a);
         slot_count_exit(rt, a);
-        tr__slot_publish_free(rt, a);
+        tr__slot_publish_free(rt, ctx, a);
     } else {
         ctr_add(&ctx->ctr.spawned, 1);
         *out = ref;

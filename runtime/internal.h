@@ -106,6 +106,14 @@ static inline void ctr_add(_Atomic uint64_t *c, uint64_t n)
                           memory_order_relaxed);
 }
 
+static inline void atomic_fetch_max_u32(_Atomic uint32_t *p, uint32_t v)
+{
+    uint32_t cur = atomic_load_explicit(p, memory_order_relaxed);
+    while (cur < v && !atomic_compare_exchange_weak_explicit(p, &cur, v, memory_order_relaxed,
+                                                             memory_order_relaxed)) {
+    }
+}
+
 static inline void ctr_max(_Atomic uint64_t *c, uint64_t v)
 {
     if (v > atomic_load_explicit(c, memory_order_relaxed))
@@ -144,6 +152,8 @@ struct tr_ctx {
     tr_actor *sbuf_to;
     tr_msg *sbuf_first, *sbuf_last;
     uint32_t sbuf_n;
+    tr_actor *slots; /* free slots this thread spawns into next */
+    uint32_t nslots;
     tr_reason exit_reason;    /* why, when exiting */
     tr_actor *actor;          /* the actor being run (workers) or owned (threads) */
     struct worker *worker;    /* CTX_WORKER */
@@ -239,6 +249,7 @@ struct thread_actor {
 #define TABLE_CHUNK_BYTES (sizeof(tr_actor) * TABLE_CHUNK)
 #define TABLE_MAX_CHUNKS 16384 /* 64M actors per runtime */
 #define MAX_DEPTH 1024         /* deeper actors stop together with depth 1023 */
+#define SLOT_BATCH 32          /* slots moved between a context and the table at once */
 
 struct timers;
 struct names;
@@ -255,7 +266,7 @@ struct tr_runtime {
     pthread_mutex_t table_lock;
     tr_actor *free_slots;    /* table_lock */
     _Atomic uint32_t nslots; /* slots initialised so far (written under table_lock) */
-    bool stopping;           /* table_lock; no spawns once set */
+    _Atomic bool stopping;   /* no spawns once set (see tr__slot_alloc) */
     _Atomic bool stopped;    /* workers gone: sends fail with TR_ESTOPPED */
     _Atomic uint64_t live_at_depth[MAX_DEPTH];
     _Atomic uint32_t max_depth;
@@ -340,9 +351,10 @@ void tr__finish_exit(tr_ctx *ctx);
 /* Allocates a slot for a new incarnation (table lock). A successful call
  * counts a spawn in flight, which tr__spawn_done ends once the incarnation
  * is set up or undone: shutdown waits for spawns in flight. */
-tr_err tr__slot_alloc(tr_runtime *rt, tr_actor **out, uint16_t depth);
+tr_err tr__slot_alloc(tr_runtime *rt, tr_ctx *ctx, tr_actor **out, uint16_t depth);
 void tr__spawn_done(tr_runtime *rt);
-void tr__slot_publish_free(tr_runtime *rt, tr_actor *a);
+/* Returns a dead slot for reuse, through ctx's cache. */
+void tr__slot_publish_free(tr_runtime *rt, tr_ctx *ctx, tr_actor *a);
 /* Counts and disposes of a message that reached no live actor, answering
  * links, monitors and requests on the dead actor's behalf. */
 void tr__dead_letter(tr_ctx *ctx, tr_actor *a, tr_msg *m);

@@ -58,7 +58,7 @@ tr_err tr_runtime_start(tr_runtime **out, const tr_runtime_opts *opts)
     if (err == TR_OK)
         err = tr__sched_start(rt, workers);
     if (err != TR_OK) {
-        rt->stopping = true;
+        atomic_store(&rt->stopping, true);
         atomic_store(&rt->stopped, true);
         rt->stop_done = true;
         tr_runtime_free(rt);
@@ -99,10 +99,7 @@ tr_err tr_runtime_stop(tr_runtime *rt, tr_stop_mode mode)
         return TR_EINVAL;
     if (tr__on_runtime_thread(rt))
         return TR_EWOULDBLOCK;
-    pthread_mutex_lock(&rt->table_lock);
-    bool already = rt->stopping;
-    rt->stopping = true;
-    pthread_mutex_unlock(&rt->table_lock);
+    bool already = atomic_exchange_explicit(&rt->stopping, true, memory_order_seq_cst);
     if (already) {
         pthread_mutex_lock(&rt->stop_lock);
         while (!rt->stop_done)

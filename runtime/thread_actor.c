@@ -442,7 +442,7 @@ static void thr_leave(struct thread_actor *t)
         }
     }
     ctx->actor = NULL;
-    tr__slot_publish_free(ctx->rt, a);
+    tr__slot_publish_free(ctx->rt, ctx, a);
     atomic_store_explicit(&t->done, true, memory_order_release);
 }
 
@@ -584,7 +584,7 @@ tr_err tr_attach(tr_ctx **out, tr_runtime *rt)
     tr_ctx *ctx = &t->ctx;
     tr_msg *init = tr__msg_alloc(ctx);
     tr_actor *a;
-    tr_err err = init == NULL ? TR_ENOMEM : tr__slot_alloc(rt, &a, 0);
+    tr_err err = init == NULL ? TR_ENOMEM : tr__slot_alloc(rt, ctx, &a, 0);
     if (err != TR_OK) {
         tr__msg_release(ctx, init);
         atomic_store_explicit(&t->done, true, memory_order_release);
