@@ -137,27 +137,32 @@ static inline mbox_node *mbox_pop(tr_actor *a, mbox_node **released)
     return tail;
 }
 
-/* Consumer only: like mbox_pop, but the caller owns the node outright (the
- * stub is re-linked behind the last node so it can go). */
+/* Consumer only: tail, the last linked node, must be let go: puts the stub
+ * behind it. Returns tail's successor, or NULL when a push is still
+ * linking (come back). Pushers racing with us may already number past
+ * tail, so the stub's number is unknown until the mailbox next goes idle. */
+static inline mbox_node *mbox_stub_behind(tr_actor *a, mbox_node *tail)
+{
+    mbox_node *head = atomic_load_explicit(&a->head, memory_order_acquire);
+    if (tail != head)
+        return NULL;
+    atomic_store_explicit(&a->stub.next, NULL, memory_order_relaxed);
+    atomic_store_explicit(&a->stub.seq, 0, memory_order_relaxed);
+    mbox_node *prev = atomic_exchange_explicit(&a->head, &a->stub, memory_order_acq_rel);
+    prev = (mbox_node *)((uintptr_t)prev & ~MBOX_IDLE);
+    atomic_store_explicit(&prev->next, &a->stub, memory_order_release);
+    return atomic_load_explicit(&tail->next, memory_order_acquire);
+}
+
+/* Consumer only: like mbox_pop, but the caller owns the node outright. */
 static inline mbox_node *mbox_pop_owned(tr_actor *a, mbox_node **released)
 {
     mbox_node *tail = a->tail;
     *released = NULL;
     if (a->held) {
         mbox_node *next = atomic_load_explicit(&tail->next, memory_order_acquire);
-        if (next == NULL) {
-            mbox_node *head = atomic_load_explicit(&a->head, memory_order_acquire);
-            if (tail != head)
-                return NULL; /* a push is linking: come back */
-            atomic_store_explicit(&a->stub.next, NULL, memory_order_relaxed);
-            atomic_store_explicit(&a->stub.seq, 0, memory_order_relaxed); /* unknown */
-            mbox_node *prev = atomic_exchange_explicit(&a->head, &a->stub, memory_order_acq_rel);
-            prev = (mbox_node *)((uintptr_t)prev & ~MBOX_IDLE);
-            atomic_store_explicit(&prev->next, &a->stub, memory_order_release);
-            next = atomic_load_explicit(&tail->next, memory_order_acquire);
-            if (next == NULL)
-                return NULL;
-        }
+        if (next == NULL && (next = mbox_stub_behind(a, tail)) == NULL)
+            return NULL;
         *released = tail;
         a->held = false;
         a->tail = tail = next;
@@ -169,22 +174,8 @@ static inline mbox_node *mbox_pop_owned(tr_actor *a, mbox_node **released)
         a->tail = tail = next;
         next = atomic_load_explicit(&next->next, memory_order_acquire);
     }
-    if (next == NULL) {
-        mbox_node *head = atomic_load_explicit(&a->head, memory_order_acquire);
-        if (tail != head)
-            return NULL;
-        /* tail is the last node: put the stub behind it so tail can go.
-         * Pushers racing with us may already number past tail, so the
-         * stub's number is unknown until the mailbox next goes idle. */
-        atomic_store_explicit(&a->stub.next, NULL, memory_order_relaxed);
-        atomic_store_explicit(&a->stub.seq, 0, memory_order_relaxed);
-        mbox_node *prev = atomic_exchange_explicit(&a->head, &a->stub, memory_order_acq_rel);
-        prev = (mbox_node *)((uintptr_t)prev & ~MBOX_IDLE);
-        atomic_store_explicit(&prev->next, &a->stub, memory_order_release);
-        next = atomic_load_explicit(&tail->next, memory_order_acquire);
-        if (next == NULL)
-            return NULL;
-    }
+    if (next == NULL && (next = mbox_stub_behind(a, tail)) == NULL)
+        return NULL;
     a->tail = next;
     atomic_store_explicit(&a->consumed_seq, atomic_load_explicit(&tail->seq, memory_order_relaxed),
                           memory_order_relaxed);

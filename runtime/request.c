@@ -242,44 +242,27 @@ tr_err tr_msg_reply_to(tr_reply_to *out, const tr_msg *request)
     return TR_OK;
 }
 
-/* Answers request, noting that the handler's exit no longer owes it one. */
-static tr_err reply_request(tr_ctx *ctx, const tr_msg *request, tr_msg *reply, tr_err status)
-{
-    tr_reply_to to = {request->from, request->corr, request->deadline};
-    if (request == ctx->cur_req)
-        ctx->cur_req = NULL;
-    return reply_send(ctx, &to, reply, status);
-}
-
-static tr_msg *error_reply(tr_ctx *ctx, const char *tag)
-{
-    tr_msg *r = tr__msg_alloc(ctx);
-    if (r != NULL)
-        tr__msg_set_tag(r, tag); /* a valid tag: copied from a message or a literal */
-    return r;
-}
-
 static bool status_ok(tr_err status) { return status != TR_OK && (unsigned)status < TR_ERR_COUNT_; }
 
 tr_err tr_reply(tr_ctx *ctx, const tr_msg *request, tr_msg *reply)
 {
-    if (ctx == NULL || request == NULL || reply == NULL || !tr_msg_is_request(request))
+    tr_reply_to to;
+    if (ctx == NULL || reply == NULL || tr_msg_reply_to(&to, request) != TR_OK)
         return TR_EINVAL;
-    if (reply->flags & MF_NOMEM) {
-        tr__msg_release(ctx, reply);
-        return TR_ENOMEM;
-    }
-    return reply_request(ctx, request, reply, TR_OK);
+    if (request == ctx->cur_req)
+        ctx->cur_req = NULL; /* answered: an exit now owes the caller nothing */
+    return tr_reply_to_send(ctx, &to, reply);
 }
 
 tr_err tr_reply_error(tr_ctx *ctx, const tr_msg *request, tr_err status)
 {
-    if (ctx == NULL || !tr_msg_is_request(request) || !status_ok(status))
+    tr_reply_to to;
+    if (ctx == NULL || tr_msg_reply_to(&to, request) != TR_OK)
         return TR_EINVAL;
-    tr_msg *r = error_reply(ctx, request->tag);
-    if (r == NULL)
-        return TR_ENOMEM;
-    return reply_request(ctx, request, r, status);
+    tr_err err = tr_reply_to_error(ctx, &to, status);
+    if (err != TR_EINVAL && request == ctx->cur_req)
+        ctx->cur_req = NULL;
+    return err;
 }
 
 tr_err tr_reply_to_send(tr_ctx *ctx, const tr_reply_to *to, tr_msg *reply)
@@ -297,8 +280,9 @@ tr_err tr_reply_to_error(tr_ctx *ctx, const tr_reply_to *to, tr_err status)
 {
     if (ctx == NULL || to == NULL || to->corr == 0 || !status_ok(status))
         return TR_EINVAL;
-    tr_msg *r = error_reply(ctx, "tr.error");
+    tr_msg *r = tr__msg_alloc(ctx);
     if (r == NULL)
         return TR_ENOMEM;
+    tr__msg_set_tag(r, "tr.error");
     return reply_send(ctx, to, r, status);
 }
