@@ -235,6 +235,7 @@ struct thread_actor {
     uint64_t save_dropped;         /* drop-oldest evictions from the save queue */
     bool stopped;                  /* receives return TR_ESTOPPED from now on */
     bool stop_pending;             /* drain-mode STOP seen: stop once the save queue has no match */
+    bool busy;                     /* inside tr_receive or tr_call: continuations may run */
     uint64_t call_corr;            /* the blocking call in progress, 0 = none */
     tr_msg *call_reply;            /* its reply once it came */
     struct thread_actor *all_next; /* runtime's list of records (ctx_lock) */

@@ -198,6 +198,8 @@ tr_err tr_call(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_msg 
         return TR_EWOULDBLOCK;
     if (ctx->type == CTX_TIMER)
         return TR_EWRONGKIND;
+    if (ctx->thr->busy)
+        return TR_EBUSY; /* from a continuation inside a receive or call */
     tr_err err = TR_OK;
     if (ctx->thr->stopped || ctx->exiting)
         err = TR_ESTOPPED;

@@ -237,6 +237,9 @@ static uint64_t deadline_after(int32_t timeout_ms)
     return tr__now_ns() + (uint64_t)timeout_ms * 1000000u;
 }
 
+static tr_err thr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata,
+                          int32_t timeout_ms, tr_msg **out);
+
 tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata, int32_t timeout_ms,
                   tr_msg **out)
 {
@@ -247,6 +250,20 @@ tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata, 
     struct thread_actor *t = ctx->thr;
     if (t->stopped || ctx->exiting)
         return TR_ESTOPPED;
+    /* A continuation runs inside a receive or call; a receive from there
+     * would pull the save queue from under the one it interrupted. */
+    if (t->busy)
+        return TR_EBUSY;
+    t->busy = true;
+    tr_err err = thr_receive(ctx, tag, match, udata, timeout_ms, out);
+    t->busy = false;
+    return err;
+}
+
+static tr_err thr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata,
+                          int32_t timeout_ms, tr_msg **out)
+{
+    struct thread_actor *t = ctx->thr;
     uint64_t deadline = deadline_after(timeout_ms);
     tr_msg *prev = NULL, *m = t->save_head;
     uint64_t dropped = t->save_dropped;
@@ -295,6 +312,7 @@ tr_err tr__thread_wait_reply(tr_ctx *ctx, uint64_t corr, uint64_t deadline, tr_m
     struct thread_actor *t = ctx->thr;
     t->call_corr = corr;
     t->call_reply = NULL;
+    t->busy = true;
     tr_err err = TR_OK;
     for (;;) {
         thr_pump(ctx);
@@ -312,6 +330,7 @@ tr_err tr__thread_wait_reply(tr_ctx *ctx, uint64_t corr, uint64_t deadline, tr_m
         }
     }
     t->call_corr = 0;
+    t->busy = false;
     if (t->call_reply != NULL) {
         tr_msg *r = t->call_reply;
         t->call_reply = NULL;
@@ -389,6 +408,7 @@ static struct thread_actor *thr_record_get(tr_runtime *rt, uint8_t type)
     t->has_thread = false;
     t->stopped = false;
     t->stop_pending = false;
+    t->busy = false;
     t->save_head = t->save_tail = NULL;
     t->nsaved = 0;
     t->call_corr = 0;

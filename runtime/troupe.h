@@ -136,9 +136,12 @@ typedef enum tr_stop_mode {
  * Stops every actor — children before parents (an actor's children are the
  * actors it spawned), so a parent's terminate sees its children gone — joins
  * thread actors and worker threads, and makes later spawns and sends fail
- * with TR_ESTOPPED. Blocks until done. Blocking receives and calls on
- * attached threads return TR_ESTOPPED. Counters stay readable. Must not be
- * called from an actor of this runtime (TR_EWOULDBLOCK). Idempotent.
+ * with TR_ESTOPPED. A thread actor learns of the stop from tr_receive or
+ * tr_call (TR_ESTOPPED) and must then return from run; one blocked
+ * elsewhere holds the stop up until it gets there. Blocks until done.
+ * Blocking receives and calls on attached threads return TR_ESTOPPED.
+ * Counters stay readable. Must not be called from an actor of this runtime
+ * (TR_EWOULDBLOCK). Idempotent.
  */
 tr_err tr_runtime_stop(tr_runtime *rt, tr_stop_mode mode);
 
@@ -386,7 +389,9 @@ typedef enum tr_actor_kind {
 typedef enum tr_overflow {
     TR_OVERFLOW_REJECT = 0,      /* send fails with TR_EFULL; the sender keeps the message */
     TR_OVERFLOW_DROP_NEWEST = 1, /* the new message is dropped (counted) and send returns TR_OK */
-    TR_OVERFLOW_DROP_OLDEST = 2  /* the oldest queued messages are dropped (counted) */
+    TR_OVERFLOW_DROP_OLDEST = 2  /* the oldest queued messages are dropped (counted); the
+                                    dropping happens as the receiver reads, so a receiver
+                                    that does not run holds more than the limit */
 } tr_overflow;
 
 typedef struct tr_spawn_opts {
@@ -476,7 +481,10 @@ typedef bool (*tr_match_fn)(const tr_msg *m, void *udata);
  * polls, TR_FOREVER waits without limit. On TR_OK the caller owns *out
  * (tr_msg_free). Exit signals, monitors, replies and stop requests are
  * handled while waiting. Errors: TR_ETIMEDOUT, TR_ESTOPPED (the actor was
- * told to stop or killed: return from run), TR_EWRONGKIND (pooled actor).
+ * told to stop or killed: return from run), TR_EWRONGKIND (pooled actor),
+ * TR_EBUSY (called from a request continuation, which itself runs inside a
+ * receive or call). After a drain-mode stop, receives still hand out what
+ * was queued before the stop, then return TR_ESTOPPED.
  */
 tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata, int32_t timeout_ms,
                   tr_msg **out);
@@ -514,7 +522,8 @@ tr_err tr_request(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_r
  * On TR_OK the caller owns *reply. Errors: TR_ETIMEDOUT, TR_ENOACTOR (the
  * callee was dead, or died with the request still queued), TR_EEXITED (a
  * pooled callee exited while handling it), TR_EFULL, TR_ENOROUTE,
- * TR_ESTOPPED, or the status the callee replied with (tr_reply_error).
+ * TR_ESTOPPED, TR_EBUSY (from a request continuation; req not taken), or
+ * the status the callee replied with (tr_reply_error).
  */
 tr_err tr_call(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_msg **reply);
 
