@@ -239,9 +239,23 @@ static tr_ref ctx_self(const tr_ctx *ctx)
     return ctx->actor != NULL ? tr__actor_ref(ctx->rt, ctx->actor) : TR_REF_NIL;
 }
 
+static bool ref_remote(const tr_runtime *rt, tr_ref to)
+{
+    return to.node != rt->node && to.node != 0;
+}
+
 tr_err tr__send_system(tr_ctx *ctx, tr_ref to, tr_msg *m)
 {
     tr_actor *a;
+    if (ref_remote(ctx->rt, to)) {
+        m->flags |= MF_SYSTEM;
+        tr_err err = tr__link_send(ctx, to, m);
+        if (err != TR_OK)
+            tr__msg_release(ctx, m);
+        else
+            ctr_add(&ctx->ctr.sent, 1);
+        return err;
+    }
     tr_err err = send_resolve(ctx->rt, to, &a);
     if (err != TR_OK) {
         tr__msg_release(ctx, m);
@@ -283,13 +297,6 @@ tr_err tr__send_user(tr_ctx *ctx, tr_ref to, tr_msg *m, uint8_t flags, uint64_t 
     tr_runtime *rt = ctx->rt;
     if (atomic_load_explicit(&rt->stopped, memory_order_relaxed))
         return TR_ESTOPPED;
-    tr_actor *a;
-    tr_err err = send_resolve(rt, to, &a);
-    if (err != TR_OK) {
-        if (err == TR_ENOACTOR)
-            ctr_add(&ctx->ctr.dead_letters, 1);
-        return err;
-    }
     /* A received message may be sent on: it becomes a plain user message. */
     m->kind = MK_USER;
     m->flags = (uint8_t)((m->flags & MF_HEAPBUF) | flags);
@@ -297,6 +304,20 @@ tr_err tr__send_user(tr_ctx *ctx, tr_ref to, tr_msg *m, uint8_t flags, uint64_t 
     m->deadline = deadline;
     m->status = 0;
     m->from = ctx_self(ctx);
+    if (ref_remote(rt, to)) {
+        tr__send_flush(ctx); /* keep this sender's order across both paths */
+        tr_err err = tr__link_send(ctx, to, m);
+        if (err == TR_OK)
+            ctr_add(&ctx->ctr.sent, 1);
+        return err;
+    }
+    tr_actor *a;
+    tr_err err = send_resolve(rt, to, &a);
+    if (err != TR_OK) {
+        if (err == TR_ENOACTOR)
+            ctr_add(&ctx->ctr.dead_letters, 1);
+        return err;
+    }
     m->target_inc = to.incarnation;
 
     uint32_t limit = atomic_load_explicit(&a->limit, memory_order_relaxed);
@@ -369,9 +390,41 @@ tr_err tr_send_str(tr_ctx *ctx, tr_ref to, const char *tag, const char *s)
 
 /* ---- dead letters -------------------------------------------------------- */
 
+static void dead_letter_ref(tr_ctx *ctx, tr_ref dead, tr_msg *m);
+
 void tr__dead_letter(tr_ctx *ctx, tr_actor *a, tr_msg *m)
 {
     tr_ref dead = {ctx->rt->node, a->id, m->target_inc};
+    dead_letter_ref(ctx, dead, m);
+}
+
+void tr__deliver_inbound(tr_ctx *ctx, tr_ref to, tr_msg *m)
+{
+    tr_actor *a;
+    if (send_resolve(ctx->rt, to, &a) != TR_OK) {
+        dead_letter_ref(ctx, to, m);
+        return;
+    }
+    m->target_inc = to.incarnation;
+    uint32_t limit = atomic_load_explicit(&a->limit, memory_order_relaxed);
+    if (limit != 0 && m->kind == MK_USER && !(m->flags & MF_SYSTEM)) {
+        /* A remote sender cannot be refused: a full mailbox drops it. */
+        uint64_t before = atomic_fetch_add_explicit(&a->pushed, 1, memory_order_relaxed);
+        uint64_t popped = atomic_load_explicit(&a->popped_pub, memory_order_relaxed);
+        if (before - popped >= limit &&
+            atomic_load_explicit(&a->overflow, memory_order_relaxed) != TR_OVERFLOW_DROP_OLDEST) {
+            atomic_fetch_sub_explicit(&a->pushed, 1, memory_order_relaxed);
+            ctr_add(&ctx->ctr.dropped_overflow, 1);
+            dead_letter_ref(ctx, to, m);
+            return;
+        }
+        m->flags |= MF_COUNTED;
+    }
+    tr__deliver(ctx, a, m);
+}
+
+static void dead_letter_ref(tr_ctx *ctx, tr_ref dead, tr_msg *m)
+{
     tr_reason noproc = tr_reason_make(TR_EXIT_NOPROC, 0, NULL);
     switch (m->kind) {
     case MK_LINK:

@@ -193,7 +193,7 @@ tr_err tr_link(tr_ctx *ctx, tr_ref other)
     tr_ref self = tr_self(ctx);
     if (tr_ref_eq(self, other))
         return TR_OK;
-    if (other.node != ctx->rt->node)
+    if (other.node != ctx->rt->node && !tr__link_known(ctx->rt, other.node))
         return other.node == 0 ? TR_EINVAL : TR_ENOROUTE;
     tr__links_add(ctx->actor, other);
     err = tr__signal(ctx, other, self, MK_LINK, 0, 0, NULL);
@@ -222,7 +222,7 @@ tr_err tr_monitor(tr_ctx *ctx, tr_ref target, tr_monitor_id *id)
     tr_err err = ctx_check(ctx);
     if (err != TR_OK || id == NULL)
         return TR_EINVAL;
-    if (target.node != ctx->rt->node)
+    if (target.node != ctx->rt->node && !tr__link_known(ctx->rt, target.node))
         return target.node == 0 ? TR_EINVAL : TR_ENOROUTE;
     struct actor_ext *e = tr__ext(ctx->actor);
     if (e == NULL)

@@ -255,6 +255,7 @@ struct thread_actor {
 struct timers;
 struct names;
 struct sched;
+struct links;
 
 struct tr_runtime {
     uint64_t node;
@@ -280,6 +281,8 @@ struct tr_runtime {
     struct sched *sched;
     struct timers *timers;
     struct names *names;
+    struct links *links; /* node links; NULL until the first tr_listen */
+    size_t max_frame;    /* largest link frame sent or accepted */
 
     /* Non-worker contexts (thread actors, attached threads, timer) and the
      * thread actor records, reusable once their thread finished. */
@@ -330,6 +333,9 @@ void tr__send_flush(tr_ctx *ctx);
 /* Sends a user message with request fields; consumes m on TR_OK only. */
 tr_err tr__send_user(tr_ctx *ctx, tr_ref to, tr_msg *m, uint8_t flags, uint64_t corr,
                      uint64_t deadline);
+/* Delivers a message that came in over a link to local actor `to`: as a
+ * local send would, or as a dead letter. Consumes m. */
+void tr__deliver_inbound(tr_ctx *ctx, tr_ref to, tr_msg *m);
 /* Sends a runtime-made message: resolves, counts, consumes m on every
  * result. Returns TR_ENOACTOR for a dead or unknown receiver. */
 tr_err tr__send_system(tr_ctx *ctx, tr_ref to, tr_msg *m);
@@ -414,6 +420,15 @@ void tr__timers_counters(tr_runtime *rt, ctr_set *sum);
 tr_err tr__timer_add(tr_runtime *rt, tr_ref to, tr_msg *m, uint64_t at_ns, uint64_t period_ns,
                      tr_timer_id *id);
 tr_err tr__timer_cancel(tr_runtime *rt, tr_timer_id id);
+
+/* link.c */
+/* Sends m to an actor on another node. Consumes m on TR_OK. */
+tr_err tr__link_send(tr_ctx *ctx, tr_ref to, tr_msg *m);
+/* True when this runtime has a link to node. */
+bool tr__link_known(tr_runtime *rt, uint64_t node);
+void tr__links_close(tr_runtime *rt);
+void tr__links_free(tr_runtime *rt);
+void tr__links_counters(tr_runtime *rt, ctr_set *sum);
 
 /* names.c */
 tr_err tr__names_init(tr_runtime *rt);

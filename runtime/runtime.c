@@ -38,6 +38,7 @@ tr_err tr_runtime_start(tr_runtime **out, const tr_runtime_opts *opts)
     snprintf(rt->name, sizeof rt->name, "%s", o->node_name != NULL ? o->node_name : "troupe");
     rt->batch = o->batch != 0 ? o->batch : 4096;
     rt->spin_ns = (o->spin_us != 0 ? o->spin_us : 50) * 1000u;
+    rt->max_frame = o->max_frame != 0 ? o->max_frame : 4u << 20;
     atomic_store(&rt->next_corr, 1);
     pthread_mutex_init(&rt->table_lock, NULL);
     pthread_mutex_init(&rt->stop_lock, NULL);
@@ -121,6 +122,7 @@ tr_err tr_runtime_stop(tr_runtime *rt, tr_stop_mode mode)
     /* Attached threads are the user's: tell them, do not wait for them. */
     stop_depth(rt, 0, mode);
     tr__timers_stop(rt);
+    tr__links_close(rt);
     atomic_store_explicit(&rt->stopped, true, memory_order_release);
     tr__sched_stop(rt);
     tr__threads_join_all(rt);
@@ -159,6 +161,7 @@ void tr_runtime_free(tr_runtime *rt)
     if (!rt->stop_done)
         tr_runtime_stop(rt, TR_STOP_DRAIN);
     tr__timers_free(rt);
+    tr__links_free(rt);
     uint32_t n = atomic_load_explicit(&rt->nslots, memory_order_relaxed);
     for (uint32_t id = 0; id < n; id++)
         slot_free_leftovers(tr__actor_lookup(rt, id));
@@ -213,6 +216,7 @@ tr_err tr_runtime_counters(tr_counters *out, tr_runtime *rt)
     tr__sched_counters(rt, &sum);
     tr__threads_counters(rt, &sum);
     tr__timers_counters(rt, &sum);
+    tr__links_counters(rt, &sum);
     tr__counters_fold(&sum, &rt->stop_ctx.ctr);
     out->spawned = atomic_load(&sum.spawned);
     out->exited = atomic_load(&sum.exited);

@@ -116,11 +116,12 @@ typedef struct tr_runtime_opts {
     uint32_t batch;        /* most messages a pooled actor handles per turn; 0 = 4096. A turn
                               also ends after 1024 sends or ~200 us, whichever is first */
     uint32_t spin_us;      /* how long an idle worker spins before parking; 0 = 50 */
+    uint32_t max_frame;    /* largest frame a node link sends or accepts; 0 = 4 MiB */
 } tr_runtime_opts;
 
 #define TR_RUNTIME_OPTS_INIT \
     {                        \
-        0, NULL, 0, 0        \
+        0, NULL, 0, 0, 0     \
     }
 
 /* Starts a runtime: its worker threads and timer thread. opts may be NULL
@@ -565,6 +566,33 @@ tr_err tr_send_after(tr_ctx *ctx, tr_ref to, tr_msg *m, uint32_t delay_ms, tr_ti
 tr_err tr_send_interval(tr_ctx *ctx, tr_ref to, tr_msg *m, uint32_t period_ms, tr_timer_id *id);
 /* Cancels a timer. TR_ENOTFOUND if it already fired (one-shot) or is unknown. */
 tr_err tr_timer_cancel(tr_ctx *ctx, tr_timer_id id);
+
+/* ------------------------------------------------------------------------ */
+/* Node links                                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Runtimes ("nodes") in one process, on one host or on several talk over
+ * nng: a reference whose node is another runtime's is sent over the link
+ * to it, with the same guarantees (FIFO per sender/receiver pair; nothing
+ * lost or duplicated while both ends live, also across a reconnect).
+ * Requests, replies with deadlines, links and monitors work across nodes.
+ * Not yet: detecting a dead node (links and monitors across one do not fire
+ * when it vanishes), authentication, tls+tcp://, remote spawn and names.
+ */
+
+/* Listens for other nodes at url: inproc://NAME, ipc://PATH or
+ * tcp://HOST:PORT. May be called for several URLs; the first one is the
+ * address this node gives its peers to answer on. Errors: TR_EINVAL (bad
+ * URL), TR_EBUSY (address in use), TR_ESTOPPED, TR_ESYS. */
+tr_err tr_listen(tr_runtime *rt, const char *url);
+
+/* Connects to the node listening at url and waits, at most timeout_ms, for
+ * its handshake; *node receives its node id (the node field of references
+ * to its actors). rt must listen first, so the peer can answer. The link
+ * reconnects by itself if the connection breaks. Errors: TR_EINVAL,
+ * TR_ETIMEDOUT, TR_ESTOPPED, TR_ESYS. */
+tr_err tr_connect(tr_runtime *rt, const char *url, uint32_t timeout_ms, uint64_t *node);
 
 /* ------------------------------------------------------------------------ */
 /* Names                                                                     */

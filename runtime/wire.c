@@ -28,7 +28,7 @@
 #define WIRE_DATA_HDR_MAX (1 + 1 + 1 + 9 + 9 + 3)
 
 /* Elements of each frame kind's top-level array, and of an envelope. */
-#define WIRE_HELLO_FIELDS 7
+#define WIRE_HELLO_FIELDS 8
 #define WIRE_DATA_FIELDS 5
 #define WIRE_ACK_FIELDS 3
 #define WIRE_HEARTBEAT_FIELDS 4
@@ -81,7 +81,7 @@ static size_t wire_data_hdr_size(uint64_t seq, uint64_t ack, uint32_t count)
 /* Field rules shared by the encoder and the decoder                         */
 /* ------------------------------------------------------------------------ */
 
-/* A name or tag: min..max bytes, none of them NUL (the runtime keeps both
+/* A name, tag or URL: min..max bytes, none of them NUL (the runtime keeps them
  * as C strings, where a NUL would silently cut them short). */
 static bool wire_text_ok(const char *s, size_t len, size_t min, size_t max)
 {
@@ -93,7 +93,8 @@ static bool wire_text_ok(const char *s, size_t len, size_t min, size_t max)
 static bool wire_hello_ok(const wire_hello *h)
 {
     return h->node_id != 0 && wire_text_ok(h->name, h->name_len, 1, WIRE_NAME_MAX) &&
-           h->auth_len <= WIRE_AUTH_MAX && (h->auth != NULL || h->auth_len == 0);
+           h->auth_len <= WIRE_AUTH_MAX && (h->auth != NULL || h->auth_len == 0) &&
+           wire_text_ok(h->url, h->url_len, 1, WIRE_URL_MAX);
 }
 
 /*
@@ -261,7 +262,7 @@ tr_err tr__wire_encode_hello(wire_buf *b, uint32_t kind, const wire_hello *h, si
     }
     size = 1 + 1 + 1 + wire_uint_size(h->node_id) + wire_str_size(h->name_len) +
            wire_uint_size(h->features) + wire_bin_size(h->auth_len) +
-           wire_uint_size(h->incarnation);
+           wire_uint_size(h->incarnation) + wire_str_size(h->url_len);
     if ((err = wire_buf_start(b, size, max_frame)) != TR_OK)
         return err;
     msgpack_packer_init(&pk, b, wire_buf_write);
@@ -273,6 +274,8 @@ tr_err tr__wire_encode_hello(wire_buf *b, uint32_t kind, const wire_hello *h, si
     msgpack_pack_bin(&pk, h->auth_len);
     msgpack_pack_bin_body(&pk, h->auth, h->auth_len);
     msgpack_pack_uint64(&pk, h->incarnation);
+    msgpack_pack_str(&pk, h->url_len);
+    msgpack_pack_str_body(&pk, h->url, h->url_len);
     return wire_buf_seal(b, size);
 }
 
@@ -510,7 +513,7 @@ static tr_err wire_read_hello(tr_cursor *c, wire_hello *h)
 
     if (!wire_read_uint(c, &h->node_id) || tr_cursor_str(c, &h->name, &h->name_len) != TR_OK ||
         !wire_read_uint(c, &h->features) || tr_cursor_bin(c, &auth, &h->auth_len) != TR_OK ||
-        !wire_read_uint(c, &h->incarnation))
+        !wire_read_uint(c, &h->incarnation) || tr_cursor_str(c, &h->url, &h->url_len) != TR_OK)
         return TR_EBADMSG;
     h->auth = h->auth_len != 0 ? auth : NULL;
     return wire_hello_ok(h) ? TR_OK : TR_EBADMSG;

@@ -30,6 +30,8 @@
 #define WIRE_NAME_MAX 63
 /* Longest auth proof in HELLO/WELCOME, in bytes (may be 0). */
 #define WIRE_AUTH_MAX 64
+/* Longest listen URL in HELLO/WELCOME, in bytes (at least 1). */
+#define WIRE_URL_MAX 255
 /* Most envelopes one DATA frame may carry (at least 1). */
 #define WIRE_ENVELOPES_MAX 4096
 
@@ -66,7 +68,7 @@ enum wire_env_flags {
 };
 #define WIRE_EF_ALL (WIRE_EF_REQUEST | WIRE_EF_LINKEXIT | WIRE_EF_CONTROL)
 
-/* HELLO and WELCOME. When decoded, name and auth point into the frame. */
+/* HELLO and WELCOME. When decoded, name, auth and url point into the frame. */
 typedef struct wire_hello {
     uint64_t node_id;     /* the sender's node id; never 0 */
     const char *name;     /* node name, name_len bytes, not NUL-terminated, no NUL inside */
@@ -75,6 +77,11 @@ typedef struct wire_hello {
     const uint8_t *auth;  /* opaque proof (an HMAC or similar); may be NULL when auth_len is 0 */
     size_t auth_len;      /* 0..WIRE_AUTH_MAX */
     uint64_t incarnation; /* this run of the sender's link; changes when it restarts */
+    /* The sender's listen URL ("tcp://127.0.0.1:5555", "ipc:///tmp/x.sock",
+     * "inproc://a"), so the receiver can open its own connection back;
+     * url_len bytes, not NUL-terminated, no NUL inside. */
+    const char *url;
+    size_t url_len; /* 1..WIRE_URL_MAX */
 } wire_hello;
 
 /* One envelope of a DATA frame. When decoded, tag and payload point into

@@ -37,7 +37,8 @@ static bool fuzz_hello_eq(const wire_hello *a, const wire_hello *b)
     return a->node_id == b->node_id && fuzz_bytes_eq(a->name, a->name_len, b->name, b->name_len) &&
            a->features == b->features &&
            fuzz_bytes_eq(a->auth, a->auth_len, b->auth, b->auth_len) &&
-           a->incarnation == b->incarnation;
+           a->incarnation == b->incarnation &&
+           fuzz_bytes_eq(a->url, a->url_len, b->url, b->url_len);
 }
 
 static bool fuzz_env_eq(const wire_env *a, const wire_env *b)
@@ -123,6 +124,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     fuzz_walk(&f, envs1);
+    if (f.kind == WIRE_HELLO || f.kind == WIRE_WELCOME)
+        FUZZ_ASSERT(f.hello.url_len >= 1 && f.hello.url_len <= WIRE_URL_MAX &&
+                    memchr(f.hello.url, '\0', f.hello.url_len) == NULL);
 
     /* Round trip: encode what was decoded, decode that, compare. */
     tr__wire_buf_init(&b1);

@@ -111,7 +111,7 @@ static bool hello_eq(const wire_hello *a, const wire_hello *b)
 {
     return a->node_id == b->node_id && text_eq(a->name, a->name_len, b->name, b->name_len) &&
            a->features == b->features && bytes_eq(a->auth, a->auth_len, b->auth, b->auth_len) &&
-           a->incarnation == b->incarnation;
+           a->incarnation == b->incarnation && text_eq(a->url, a->url_len, b->url, b->url_len);
 }
 
 static bool env_eq(const wire_env *a, const wire_env *b)
@@ -181,14 +181,15 @@ static const uint8_t vec_auth[] = {1, 2, 3, 4, 5, 6, 7, 8};
 
 static void vec_check_hello(const wire_frame *f)
 {
-    wire_hello want = {0x1122334455667788ull, "alpha", 5, 3, vec_auth, 8, 7};
+    wire_hello want = {0x1122334455667788ull,  "alpha", 5, 3, vec_auth, 8, 7,
+                       "tcp://127.0.0.1:5555", 20};
     CHECK(f->kind == WIRE_HELLO);
     CHECK(hello_eq(&f->hello, &want));
 }
 
 static void vec_check_welcome(const wire_frame *f)
 {
-    wire_hello want = {2, "beta", 4, 1, NULL, 0, 1700000000};
+    wire_hello want = {2, "beta", 4, 1, NULL, 0, 1700000000, "ipc:///tmp/x.sock", 17};
     CHECK(f->kind == WIRE_WELCOME);
     CHECK(hello_eq(&f->hello, &want));
     CHECK(f->hello.auth == NULL);
@@ -266,11 +267,14 @@ typedef struct test_vector {
 static const test_vector vectors[] = {
     /* Valid frames. */
     {"HELLO",
-     "97 01 01 cf 11 22 33 44 55 66 77 88 a5 61 6c 70 68 61 03 c4 08 01 02 03 "
-     "04 05 06 07 08 07",
+     "98 01 01 cf 11 22 33 44 55 66 77 88 a5 61 6c 70 68 61 03 c4 08 01 02 03 "
+     "04 05 06 07 08 07 b4 74 63 70 3a 2f 2f 31 32 37 2e 30 2e 30 2e 31 3a 35 "
+     "35 35 35",
      0, TR_OK, true, vec_check_hello},
-    {"WELCOME", "97 01 02 02 a4 62 65 74 61 01 c4 00 ce 65 53 f1 00", 0, TR_OK, true,
-     vec_check_welcome},
+    {"WELCOME",
+     "98 01 02 02 a4 62 65 74 61 01 c4 00 ce 65 53 f1 00 b1 69 70 63 3a 2f 2f "
+     "2f 74 6d 70 2f 78 2e 73 6f 63 6b",
+     0, TR_OK, true, vec_check_welcome},
     {"DATA-1",
      "95 01 03 01 00 91 99 00 01 93 02 05 01 93 cf 11 22 33 44 55 66 77 88 03 "
      "02 2a cd 05 dc 00 a4 70 69 6e 67 c4 05 92 01 a2 68 69",
@@ -304,20 +308,42 @@ static const test_vector vectors[] = {
     {"ack-negative", "93 01 04 ff", 0, TR_EBADMSG, false, NULL},
     {"heartbeat-echo-not-bool", "94 01 05 01 01", 0, TR_EBADMSG, false, NULL},
     {"bye-reason-too-big", "93 01 06 ce 80 00 00 00", 0, TR_EBADMSG, false, NULL},
-    {"hello-node-0", "97 01 01 00 a5 61 6c 70 68 61 03 c4 00 07", 0, TR_EBADMSG, false, NULL},
-    {"hello-name-empty", "97 01 01 02 a0 03 c4 00 07", 0, TR_EBADMSG, false, NULL},
+    {"hello-node-0",
+     "98 01 01 00 a5 61 6c 70 68 61 03 c4 00 07 aa 69 6e 70 72 6f 63 3a 2f 2f "
+     "61",
+     0, TR_EBADMSG, false, NULL},
+    {"hello-name-empty", "98 01 01 02 a0 03 c4 00 07 aa 69 6e 70 72 6f 63 3a 2f 2f 61", 0,
+     TR_EBADMSG, false, NULL},
     {"hello-name-64",
-     "97 01 01 02 d9 40 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 "
+     "98 01 01 02 d9 40 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 "
      "61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 "
      "61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 03 c4 "
-     "00 07",
+     "00 07 aa 69 6e 70 72 6f 63 3a 2f 2f 61",
      0, TR_EBADMSG, false, NULL},
     {"hello-auth-65",
-     "97 01 01 02 a1 61 03 c4 41 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 "
+     "98 01 01 02 a1 61 03 c4 41 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 "
      "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 "
      "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 "
-     "00 00 07",
+     "00 00 07 aa 69 6e 70 72 6f 63 3a 2f 2f 61",
      0, TR_EBADMSG, false, NULL},
+    {"hello-url-missing", "97 01 01 02 a1 61 03 c4 00 07", 0, TR_EBADMSG, false, NULL},
+    {"hello-url-empty", "98 01 01 02 a1 61 03 c4 00 07 a0", 0, TR_EBADMSG, false, NULL},
+    {"hello-url-256",
+     "98 01 01 02 a1 61 03 c4 00 07 da 01 00 75 75 75 75 75 75 75 75 75 75 75 "
+     "75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 "
+     "75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 "
+     "75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 "
+     "75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 "
+     "75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 "
+     "75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 "
+     "75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 "
+     "75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 "
+     "75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 "
+     "75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 75 "
+     "75 75 75 75 75",
+     0, TR_EBADMSG, false, NULL},
+    {"hello-url-nul", "98 01 01 02 a1 61 03 c4 00 07 ab 69 6e 70 72 6f 63 3a 2f 2f 00 61", 0,
+     TR_EBADMSG, false, NULL},
 
     /* Invalid DATA frames and envelopes. */
     {"data-count-2^32-1", "95 01 03 01 00 dd ff ff ff ff", 0, TR_EBADMSG, false, NULL},
@@ -510,31 +536,43 @@ static void test_roundtrip_control(void)
                                     UINT32_MAX, 1ull << 32, UINT64_MAX, 0x8000000000000000ull};
     static const int32_t i32s[] = {0,    1,    -1,    -32,    -33,    127,       128,
                                    -128, -129, 32767, -32768, -32769, INT32_MAX, INT32_MIN};
+    static const char *const urls[] = {"tcp://127.0.0.1:5555", "ipc:///tmp/x.sock", "inproc://a",
+                                       "tls+tcp://[::1]:65535", "x"};
     char name[WIRE_NAME_MAX];
     uint8_t auth[WIRE_AUTH_MAX];
+    char url[WIRE_URL_MAX];
     wire_buf b;
     wire_frame f;
     size_t len;
     uint8_t *bytes;
 
     memset(name, 'n', sizeof name);
+    memset(url, 'u', sizeof url);
     for (size_t i = 0; i < sizeof auth; i++)
         auth[i] = (uint8_t)(i * 7);
 
     for (size_t i = 0; i < sizeof u64s / sizeof u64s[0]; i++) {
         uint64_t v = u64s[i];
-        wire_hello h = {v ? v : 1, name, 1 + i % WIRE_NAME_MAX, v, auth, i % (WIRE_AUTH_MAX + 1),
-                        v};
+        const char *u = urls[i % (sizeof urls / sizeof urls[0])];
+        wire_hello h = {v ? v : 1, name, 1 + i % WIRE_NAME_MAX,
+                        v,         auth, i % (WIRE_AUTH_MAX + 1),
+                        v,         u,    strlen(u)};
         roundtrip_hello(WIRE_HELLO, &h);
         roundtrip_hello(WIRE_WELCOME, &h);
     }
     {
-        wire_hello h = {UINT64_MAX, name,          WIRE_NAME_MAX, UINT64_MAX,
-                        auth,       WIRE_AUTH_MAX, UINT64_MAX};
+        wire_hello h = {UINT64_MAX,    name,       WIRE_NAME_MAX, UINT64_MAX,  auth,
+                        WIRE_AUTH_MAX, UINT64_MAX, url,           WIRE_URL_MAX};
         roundtrip_hello(WIRE_HELLO, &h);
         h.auth = NULL;
         h.auth_len = 0;
         roundtrip_hello(WIRE_WELCOME, &h);
+    }
+    /* Every url length, across the str header sizes (fixstr up to 31,
+     * str8 above). */
+    for (size_t n = 1; n <= WIRE_URL_MAX; n++) {
+        wire_hello h = {7, "n", 1, 0, NULL, 0, 1, url, n};
+        roundtrip_hello(n % 2 ? WIRE_HELLO : WIRE_WELCOME, &h);
     }
 
     tr__wire_buf_init(&b);
@@ -759,13 +797,15 @@ static void test_encode_ranges(void)
     static const uint8_t two_objects[] = {0x01, 0x02};
     char long_name[WIRE_NAME_MAX + 1];
     uint8_t long_auth[WIRE_AUTH_MAX + 1];
-    wire_hello h = {1, "n", 1, 0, NULL, 0, 0}, bad;
+    char long_url[WIRE_URL_MAX + 1];
+    wire_hello h = {1, "n", 1, 0, NULL, 0, 0, "inproc://a", 10}, bad;
     wire_env e, base = sample_env();
     wire_buf b;
     wire_data d;
 
     memset(long_name, 'x', sizeof long_name);
     memset(long_auth, 0, sizeof long_auth);
+    memset(long_url, 'u', sizeof long_url);
     tr__wire_buf_init(&b);
 
     CHECK_OK(tr__wire_encode_hello(&b, WIRE_HELLO, &h, TEST_MAX_FRAME));
@@ -785,6 +825,18 @@ static void test_encode_ranges(void)
     CHECK_ERR(tr__wire_encode_hello(&b, WIRE_HELLO, &bad, TEST_MAX_FRAME), TR_EINVAL);
     bad = h, bad.auth_len = 4;
     CHECK_ERR(tr__wire_encode_hello(&b, WIRE_HELLO, &bad, TEST_MAX_FRAME), TR_EINVAL);
+    bad = h, bad.url_len = 0;
+    CHECK_ERR(tr__wire_encode_hello(&b, WIRE_HELLO, &bad, TEST_MAX_FRAME), TR_EINVAL);
+    bad = h, bad.url = NULL, bad.url_len = 0;
+    CHECK_ERR(tr__wire_encode_hello(&b, WIRE_WELCOME, &bad, TEST_MAX_FRAME), TR_EINVAL);
+    bad = h, bad.url = long_url, bad.url_len = sizeof long_url;
+    CHECK_ERR(tr__wire_encode_hello(&b, WIRE_HELLO, &bad, TEST_MAX_FRAME), TR_EINVAL);
+    bad = h, bad.url = long_url, bad.url_len = WIRE_URL_MAX;
+    CHECK_OK(tr__wire_encode_hello(&b, WIRE_HELLO, &bad, TEST_MAX_FRAME));
+    bad = h, bad.url = "inproc://\0a", bad.url_len = 11;
+    CHECK_ERR(tr__wire_encode_hello(&b, WIRE_HELLO, &bad, TEST_MAX_FRAME), TR_EINVAL);
+    bad = h, bad.url = NULL;
+    CHECK_ERR(tr__wire_encode_hello(&b, WIRE_WELCOME, &bad, TEST_MAX_FRAME), TR_EINVAL);
     CHECK(tr__wire_buf_frame(&b, NULL) == NULL);
 
 #define BAD_ENV(change)                                                              \
