@@ -33,6 +33,7 @@ fi
 # Sanitizer settings for every test process (meson test passes the
 # environment through; it only fills in its own defaults when these are unset).
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
