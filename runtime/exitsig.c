@@ -106,6 +106,34 @@ static void set_exit(tr_ctx *ctx, const tr_reason *why)
     ctx->exit_reason = *why;
 }
 
+/*
+ * The link to `node` was lost. Every link and monitor to an actor there
+ * fires as if that actor had exited with TR_EXIT_NOCONNECTION: the signals
+ * go through this actor's own mailbox, so trapping, unlinking and
+ * exactly-once DOWN work as for any exit. Watchers on that node are
+ * forgotten.
+ */
+static void node_down(tr_ctx *ctx, tr_actor *a, uint64_t node)
+{
+    struct actor_ext *e = a->ext;
+    if (e == NULL)
+        return;
+    tr_ref self = tr__actor_ref(ctx->rt, a);
+    tr_reason why = tr_reason_make(TR_EXIT_NOCONNECTION, 0, "node link lost");
+    for (uint32_t i = 0; i < e->nlinks; i++)
+        if (e->links[i].node == node)
+            tr__signal(ctx, self, e->links[i], MK_EXIT, MF_LINKEXIT, 0, &why);
+    for (uint32_t i = 0; i < e->nmonitors; i++)
+        if (e->monitors[i].ref.node == node)
+            tr__signal(ctx, self, e->monitors[i].ref, MK_DOWN, 0, e->monitors[i].id, &why);
+    for (uint32_t i = 0; i < e->nwatchers;) {
+        if (e->watchers[i].ref.node == node)
+            e->watchers[i] = e->watchers[--e->nwatchers];
+        else
+            i++;
+    }
+}
+
 tr_msg *tr__process_signal(tr_ctx *ctx, tr_actor *a, tr_msg *m)
 {
     struct actor_ext *e;
@@ -125,6 +153,9 @@ tr_msg *tr__process_signal(tr_ctx *ctx, tr_actor *a, tr_msg *m)
     case MK_DEMONITOR:
         if (a->ext != NULL)
             mon_remove(a->ext->watchers, &a->ext->nwatchers, m->corr, NULL);
+        break;
+    case MK_NODEDOWN:
+        node_down(ctx, a, m->corr);
         break;
     case MK_DOWN:
         /* A DOWN for a monitor already dropped is stale: exactly once. */

@@ -40,6 +40,7 @@ enum msg_kind {
     MK_STOP,        /* the runtime stops this actor (reason shutdown) */
     MK_REPLY,       /* reply to request corr; status holds an error, if any */
     MK_REQ_TIMEOUT, /* request corr reached its deadline */
+    MK_NODEDOWN,    /* the link to node corr was lost: links and monitors across fire */
 };
 
 enum msg_flags {

@@ -10,8 +10,19 @@
  * cumulatively, and frames stay here until acknowledged, because nng frees
  * what a broken connection held: after a reconnect everything unacknowledged
  * is sent again and the receiver drops what it already has. Frames are
- * decoded as hostile input (wire.c). This file must not run actor code: it
- * hands inbound messages to mailboxes.
+ * decoded as hostile input (wire.c).
+ *
+ * A ticker thread sends heartbeats on quiet links and declares a peer down
+ * when nothing was heard from it for the detection time: every local actor
+ * that linked to or monitored one of its actors gets MK_NODEDOWN (its links
+ * and monitors fire with TR_EXIT_NOCONNECTION), and sends to it fail with
+ * TR_ENOROUTE until it is heard again (heartbeats go on, so each side can
+ * hear the other). Each runtime names its session in
+ * HELLO: a peer that comes back with the same session only lost its
+ * connection, and what it had not acknowledged is sent again; one that
+ * comes back with a new session restarted, so what was in flight is
+ * counted as dead letters and numbering starts again from 1. This file
+ * must not run actor code: it hands inbound messages to mailboxes.
  */
 #include "internal.h"
 #include "wire.h"
@@ -26,6 +37,8 @@
 #include <time.h>
 
 #define LINK_PIPES_MAX 256
+#define LINK_HEARTBEAT_NS 200000000ull /* a quiet link sends a heartbeat this often */
+#define LINK_DETECT_NS 2000000000ull   /* silence after which a peer is down */
 
 struct frame {
     struct frame *next;
@@ -40,10 +53,13 @@ struct peer {
     uint64_t node; /* 0 until the handshake names it (L->mu) */
     char url[WIRE_URL_MAX + 1];
     char name[WIRE_NAME_MAX + 1];
-    uint64_t incarnation; /* the peer's, from its HELLO */
+    uint64_t peer_session;       /* the peer's session, from its HELLO (L->mu) */
+    bool welcomed;               /* handshake done (L->mu) */
+    bool down;                   /* declared down; back at its next HELLO (L->mu) */
+    _Atomic uint64_t last_heard; /* monotonic ns of the last frame from it */
     nng_socket push;
     nng_aio *send_aio;
-    bool welcomed; /* handshake done (L->mu) */
+    nng_aio *kick_aio; /* runs peer_kick outside nng's pipe callbacks */
 
     pthread_mutex_t mu; /* everything below */
     wire_buf obuf;      /* the open DATA frame */
@@ -52,25 +68,36 @@ struct peer {
     struct frame *unacked, *unacked_tail; /* sent or waiting, oldest first */
     struct frame *next_send;              /* first frame not yet handed to nng */
     struct frame *inflight;               /* the data frame send_aio carries, if any */
+    uint64_t rewinds;                     /* reconnects seen (each rewinds next_send) */
+    uint64_t inflight_rewinds;            /* rewinds when inflight was handed over */
     bool sending;                         /* send_aio busy */
     bool hello_due;                       /* send HELLO (or WELCOME) before anything else */
     uint32_t hello_kind;
-    bool ack_due;      /* the peer should hear our recv_seq */
-    wire_buf cbuf;     /* control frames (HELLO, ACK) */
-    uint64_t next_seq; /* number of the next envelope we send */
-    uint64_t recv_seq; /* highest envelope received in order */
+    bool ack_due;         /* the peer should hear our recv_seq */
+    bool hb_due, hb_echo; /* a heartbeat (or its echo) to send */
+    uint64_t hb_nonce;
+    wire_buf cbuf;      /* control frames (HELLO, ACK, HEARTBEAT) */
+    uint64_t next_seq;  /* number of the next envelope we send */
+    uint64_t acked_seq; /* highest of ours the peer acknowledged */
+    uint64_t recv_seq;  /* highest envelope received in order */
+    uint64_t session;   /* ours toward this peer, sent in HELLO */
+    uint64_t last_sent; /* monotonic ns of our last frame to it */
+    idmap touched;      /* local actors linked to or monitoring its actors */
+    uint64_t touched_n;
 };
 
 struct links {
     tr_runtime *rt;
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* a handshake completed */
+    pthread_cond_t cv; /* a handshake completed; the ticker's sleep */
     bool open;         /* PULL socket exists */
     _Atomic bool closing;
     nng_socket pull;
     nng_aio *recv_aio;
     char url[WIRE_URL_MAX + 1]; /* the first URL we listen on: advertised */
-    uint64_t incarnation;
+    uint64_t session_seed;
+    pthread_t ticker;
+    bool ticker_running;
     size_t max_frame;
     struct peer *peers;
     struct {
@@ -78,6 +105,7 @@ struct links {
         struct peer *peer;
     } pipes[LINK_PIPES_MAX]; /* which peer sent on which inbound pipe */
     tr_ctx ctx;              /* the receive callback's context */
+    tr_ctx tick_ctx;         /* the ticker's context */
 };
 
 /* ---- sending ------------------------------------------------------------- */
@@ -93,6 +121,8 @@ static void peer_start_send(struct peer *p, struct frame *f, const uint8_t *byte
     memcpy(nng_msg_body(msg), bytes, len);
     p->sending = true;
     p->inflight = f;
+    p->inflight_rewinds = p->rewinds;
+    p->last_sent = tr__now_ns();
     nng_aio_set_msg(p->send_aio, msg);
     nng_send_aio(p->push, p->send_aio);
 }
@@ -130,8 +160,8 @@ static void peer_kick(struct peer *p)
         return;
     if (p->hello_due) {
         struct links *L = p->L;
-        wire_hello h = {L->rt->node,    L->rt->name, strlen(L->rt->name), 0, NULL, 0,
-                        L->incarnation, L->url,      strlen(L->url)};
+        wire_hello h = {L->rt->node, L->rt->name, strlen(L->rt->name), 0, NULL, 0,
+                        p->session,  L->url,      strlen(L->url)};
         p->hello_due = false;
         if (tr__wire_encode_hello(&p->cbuf, p->hello_kind, &h, L->max_frame) == TR_OK) {
             size_t len;
@@ -145,6 +175,16 @@ static void peer_kick(struct peer *p)
     if (p->next_send != NULL) {
         peer_start_send(p, p->next_send, p->next_send->bytes, p->next_send->len);
         return;
+    }
+    if (p->hb_due) {
+        p->hb_due = false;
+        if (tr__wire_encode_heartbeat(&p->cbuf, p->hb_nonce, p->hb_echo, p->L->max_frame) ==
+            TR_OK) {
+            size_t len;
+            const uint8_t *b = tr__wire_buf_frame(&p->cbuf, &len);
+            peer_start_send(p, NULL, b, len);
+            return;
+        }
     }
     if (p->ack_due) {
         p->ack_due = false;
@@ -165,7 +205,7 @@ static void peer_send_done(void *arg)
         nng_msg_free(nng_aio_get_msg(p->send_aio));
     /* Move past the frame just sent, unless a reconnect rewound the queue
      * meanwhile (then it goes again, and the peer drops the duplicate). */
-    if (rv == 0 && p->inflight != NULL && p->next_send == p->inflight)
+    if (rv == 0 && p->inflight != NULL && p->inflight_rewinds == p->rewinds)
         p->next_send = p->inflight->next;
     p->inflight = NULL;
     p->sending = false;
@@ -184,6 +224,18 @@ static void peer_pipe_added(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     pthread_mutex_lock(&p->mu);
     p->hello_due = true;
     p->next_send = p->unacked;
+    p->rewinds++;
+    pthread_mutex_unlock(&p->mu);
+    /* Sending from inside a pipe callback can trip nng; do it from a task. */
+    nng_sleep_aio(0, p->kick_aio);
+}
+
+static void peer_kick_later(void *arg)
+{
+    struct peer *p = arg;
+    if (nng_aio_result(p->kick_aio) != 0)
+        return;
+    pthread_mutex_lock(&p->mu);
     peer_kick(p);
     pthread_mutex_unlock(&p->mu);
 }
@@ -191,6 +243,8 @@ static void peer_pipe_added(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 /* Drops frames the peer has acknowledged. p->mu held. */
 static void peer_acked(struct peer *p, uint64_t ack)
 {
+    if (ack > p->acked_seq && ack < p->next_seq)
+        p->acked_seq = ack;
     while (p->unacked != NULL && p->unacked->seq_last <= ack && p->unacked != p->next_send &&
            p->unacked != p->inflight) {
         struct frame *f = p->unacked;
@@ -214,10 +268,16 @@ static struct peer *peer_new(struct links *L, const char *url, uint32_t hello_ki
     p->next_seq = 1;
     p->hello_kind = hello_kind;
     p->hello_due = true; /* the first frame on every connection introduces us */
+    p->session = L->session_seed++;
+    atomic_store_explicit(&p->last_heard, tr__now_ns(), memory_order_relaxed);
     if (nng_push0_open(&p->push) != 0)
         goto fail_mutex;
     if (nng_aio_alloc(&p->send_aio, peer_send_done, p) != 0)
         goto fail_socket;
+    if (nng_aio_alloc(&p->kick_aio, peer_kick_later, p) != 0) {
+        nng_aio_free(p->send_aio);
+        goto fail_socket;
+    }
     nng_socket_set_ms(p->push, NNG_OPT_RECONNMINT, 10);
     nng_socket_set_ms(p->push, NNG_OPT_RECONNMAXT, 1000);
     nng_pipe_notify(p->push, NNG_PIPE_EV_ADD_POST, peer_pipe_added, p);
@@ -225,6 +285,7 @@ static struct peer *peer_new(struct links *L, const char *url, uint32_t hello_ki
         goto fail_aio;
     return p;
 fail_aio:
+    nng_aio_free(p->kick_aio);
     nng_aio_free(p->send_aio);
 fail_socket:
     nng_close(p->push);
@@ -236,8 +297,10 @@ fail_mutex:
 
 static void peer_free(struct peer *p)
 {
+    nng_aio_stop(p->kick_aio);
     nng_aio_stop(p->send_aio);
     nng_close(p->push);
+    nng_aio_free(p->kick_aio);
     nng_aio_free(p->send_aio);
     while (p->unacked != NULL) {
         struct frame *f = p->unacked;
@@ -246,15 +309,64 @@ static void peer_free(struct peer *p)
     }
     tr__wire_buf_fini(&p->obuf);
     tr__wire_buf_fini(&p->cbuf);
+    idmap_free(&p->touched);
     pthread_mutex_destroy(&p->mu);
     free(p);
+}
+
+/* Remembers that local actor r linked to or monitors something on p's
+ * node, so it hears if the node goes. p->mu held. */
+static void peer_touch(struct peer *p, tr_ref r)
+{
+    uint64_t key = ((uint64_t)r.id << 32) | r.incarnation;
+    if (idmap_take(&p->touched, key) == NULL)
+        p->touched_n++;
+    if (!idmap_put(&p->touched, key, (void *)(uintptr_t)1))
+        p->touched_n--;
+}
+
+/* Starts a new session with p: what was in flight is lost (counted as dead
+ * letters) and numbering restarts. Hands back the actors to tell, which the
+ * caller signals once it holds no lock. p->mu held. */
+static idmap peer_reset(struct peer *p, tr_ctx *ctx)
+{
+    uint64_t lost = p->next_seq - 1 - p->acked_seq;
+    p->open_active = false;
+    while (p->unacked != NULL) {
+        struct frame *f = p->unacked;
+        p->unacked = f->next;
+        free(f);
+    }
+    p->unacked_tail = p->next_send = p->inflight = NULL;
+    p->next_seq = 1;
+    p->acked_seq = 0;
+    p->recv_seq = 0;
+    p->hello_due = true;
+    ctr_add(&ctx->ctr.dead_letters, lost);
+    idmap touched = p->touched;
+    memset(&p->touched, 0, sizeof p->touched);
+    p->touched_n = 0;
+    return touched;
+}
+
+/* Tells every actor in touched that node's link was lost. */
+static void tell_node_down(tr_ctx *ctx, tr_runtime *rt, idmap *touched, uint64_t node)
+{
+    for (uint32_t i = 0; i < touched->cap; i++) {
+        uint64_t key = touched->tab[i].id;
+        if (key == 0)
+            continue;
+        tr_ref r = {rt->node, (uint32_t)(key >> 32), (uint32_t)key};
+        tr__signal(ctx, r, TR_REF_NIL, MK_NODEDOWN, MF_SYSTEM, node, NULL);
+    }
+    idmap_free(touched);
 }
 
 /* L->mu held. */
 static struct peer *peer_by_node(struct links *L, uint64_t node)
 {
     for (struct peer *p = L->peers; p != NULL; p = p->next)
-        if (p->node == node && p->welcomed)
+        if (p->node == node && p->welcomed && !p->down)
             return p;
     return NULL;
 }
@@ -307,8 +419,8 @@ tr_err tr__link_send(tr_ctx *ctx, tr_ref to, tr_msg *m)
                   m->corr,
                   deadline_ms,
                   m->status,
-                  m->tag,
-                  strlen(m->tag),
+                  m->tag[0] != '\0' ? m->tag : "tr.sys", /* signals have no tag of their own */
+                  m->tag[0] != '\0' ? strlen(m->tag) : 6,
                   m->data,
                   m->len};
     if (e.kind == WIRE_ENV_EXIT || e.kind == WIRE_ENV_DOWN)
@@ -335,6 +447,8 @@ tr_err tr__link_send(tr_ctx *ctx, tr_ref to, tr_msg *m)
     }
     if (err == TR_OK) {
         p->next_seq++;
+        if ((m->kind == MK_LINK || m->kind == MK_MONITOR) && m->from.node == ctx->rt->node)
+            peer_touch(p, m->from);
         peer_kick(p);
     }
     pthread_mutex_unlock(&p->mu);
@@ -369,7 +483,7 @@ static uint8_t msg_kind(uint32_t kind)
 }
 
 /* Turns an envelope into a local message and hands it on. */
-static void link_deliver(struct links *L, const wire_env *e)
+static void link_deliver(struct links *L, struct peer *p, const wire_env *e)
 {
     tr_ctx *ctx = &L->ctx;
     if (e->to.node != L->rt->node) {
@@ -395,6 +509,11 @@ static void link_deliver(struct links *L, const wire_env *e)
     m->corr = e->corr;
     m->status = (int16_t)e->status;
     m->deadline = e->deadline_ms != 0 ? tr__now_ns() + (uint64_t)e->deadline_ms * 1000000u : 0;
+    if (m->kind == MK_LINK || m->kind == MK_MONITOR) {
+        pthread_mutex_lock(&p->mu);
+        peer_touch(p, e->to); /* it must hear if the linker's node goes */
+        pthread_mutex_unlock(&p->mu);
+    }
     tr__deliver_inbound(ctx, e->to, m);
 }
 
@@ -410,7 +529,7 @@ static void link_data(struct links *L, struct peer *p, const wire_frame *f)
             continue; /* a duplicate from a resend */
         if (seq != recv + 1)
             break; /* a gap: wait for the resend */
-        link_deliver(L, &e);
+        link_deliver(L, p, &e);
         recv = seq;
     }
     pthread_mutex_lock(&p->mu);
@@ -486,15 +605,23 @@ static void link_hello(struct links *L, uint32_t pipe, const wire_frame *f)
             if (q->node == 0)
                 p = q;
     }
+    idmap tell = {0};
+    uint64_t tell_node = 0;
     if (p != NULL) {
-        if (p->welcomed && p->incarnation != h->incarnation) {
-            /* The peer restarted: numbering starts again on both sides. */
-            pthread_mutex_lock(&p->mu);
-            p->recv_seq = 0;
-            pthread_mutex_unlock(&p->mu);
+        pthread_mutex_lock(&p->mu);
+        if (p->welcomed && p->peer_session != h->incarnation) {
+            /* The peer restarted: what was in flight to it is lost, and
+             * anyone linked to its old actors hears so (unless its going
+             * down was noticed already). */
+            tell = peer_reset(p, &L->ctx);
+            tell_node = p->node;
         }
+        p->down = false;
+        atomic_store_explicit(&p->last_heard, tr__now_ns(), memory_order_relaxed);
+        peer_kick(p);
+        pthread_mutex_unlock(&p->mu);
         p->node = h->node_id;
-        p->incarnation = h->incarnation;
+        p->peer_session = h->incarnation;
         memcpy(p->name, h->name, h->name_len);
         p->name[h->name_len] = '\0';
         p->welcomed = true;
@@ -502,6 +629,8 @@ static void link_hello(struct links *L, uint32_t pipe, const wire_frame *f)
         pthread_cond_broadcast(&L->cv);
     }
     pthread_mutex_unlock(&L->mu);
+    if (tell_node != 0)
+        tell_node_down(&L->ctx, L->rt, &tell, tell_node);
 }
 
 static void link_recv_done(void *arg)
@@ -523,20 +652,76 @@ static void link_recv_done(void *arg)
     } else {
         pthread_mutex_lock(&L->mu);
         struct peer *p = peer_by_pipe(L, pipe);
+        if (p != NULL)
+            p->down = false; /* heard again: the link is back */
         pthread_mutex_unlock(&L->mu);
         /* Frames from a connection that has not introduced itself are
          * dropped unacknowledged: they come again after the HELLO. */
+        if (p != NULL)
+            atomic_store_explicit(&p->last_heard, tr__now_ns(), memory_order_relaxed);
         if (p != NULL && f.kind == WIRE_DATA) {
             link_data(L, p, &f);
         } else if (p != NULL && f.kind == WIRE_ACK) {
             pthread_mutex_lock(&p->mu);
             peer_acked(p, f.ack);
             pthread_mutex_unlock(&p->mu);
+        } else if (p != NULL && f.kind == WIRE_HEARTBEAT && !f.echo) {
+            pthread_mutex_lock(&p->mu);
+            p->hb_due = true;
+            p->hb_echo = true;
+            p->hb_nonce = f.nonce;
+            peer_kick(p);
+            pthread_mutex_unlock(&p->mu);
         }
     }
     nng_msg_free(msg);
     if (!atomic_load_explicit(&L->closing, memory_order_acquire))
         nng_recv_aio(L->pull, L->recv_aio);
+}
+
+/* ---- liveness ------------------------------------------------------------ */
+
+/* Every heartbeat period: a heartbeat on each quiet link, and a peer that
+ * stayed silent past the detection time is declared down. */
+static void *link_ticker(void *arg)
+{
+    struct links *L = arg;
+    pthread_mutex_lock(&L->mu);
+    while (!atomic_load_explicit(&L->closing, memory_order_acquire)) {
+        uint64_t now = tr__now_ns();
+        struct timespec ts = {(time_t)((now + LINK_HEARTBEAT_NS) / 1000000000u),
+                              (long)((now + LINK_HEARTBEAT_NS) % 1000000000u)};
+        pthread_cond_timedwait(&L->cv, &L->mu, &ts);
+        if (atomic_load_explicit(&L->closing, memory_order_acquire))
+            break;
+        now = tr__now_ns();
+        for (struct peer *p = L->peers; p != NULL; p = p->next) {
+            if (!p->welcomed)
+                continue;
+            uint64_t heard = atomic_load_explicit(&p->last_heard, memory_order_relaxed);
+            pthread_mutex_lock(&p->mu);
+            if (!p->down && now - heard > LINK_DETECT_NS) {
+                p->down = true;
+                idmap tell = p->touched;
+                memset(&p->touched, 0, sizeof p->touched);
+                p->touched_n = 0;
+                pthread_mutex_unlock(&p->mu);
+                /* Signals only push to mailboxes; no lock of ours is taken
+                 * below, so holding L->mu here is safe. */
+                tell_node_down(&L->tick_ctx, L->rt, &tell, p->node);
+                continue;
+            }
+            if (now - p->last_sent >= LINK_HEARTBEAT_NS && !p->sending) {
+                p->hb_due = true;
+                p->hb_echo = false;
+                p->hb_nonce = now;
+                peer_kick(p);
+            }
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+    pthread_mutex_unlock(&L->mu);
+    return NULL;
 }
 
 /* ---- set-up and teardown ------------------------------------------------- */
@@ -575,6 +760,8 @@ static tr_err links_open(struct links *L)
     }
     L->open = true;
     nng_recv_aio(L->pull, L->recv_aio);
+    if (pthread_create(&L->ticker, NULL, link_ticker, L) == 0)
+        L->ticker_running = true;
     return TR_OK;
 }
 
@@ -594,7 +781,10 @@ static struct links *links_get(tr_runtime *rt)
             L->ctx.rt = rt;
             L->ctx.type = CTX_TIMER;
             L->max_frame = rt->max_frame;
-            L->incarnation = rt->node ^ tr__now_ns();
+            L->tick_ctx.rt = rt;
+            L->tick_ctx.type = CTX_TIMER;
+            /* Sessions differ between runs, so a restarted node is new. */
+            L->session_seed = (rt->node ^ tr__now_ns()) | 1;
             rt->links = L;
         }
     }
@@ -688,13 +878,16 @@ void tr__links_close(tr_runtime *rt)
     pthread_cond_broadcast(&L->cv);
     pthread_mutex_unlock(&L->mu);
     for (struct peer *p = L->peers; p != NULL; p = p->next) {
-        pthread_mutex_lock(&p->mu);
-        pthread_mutex_unlock(&p->mu);
+        nng_aio_stop(p->kick_aio);
         nng_aio_stop(p->send_aio);
     }
     if (L->open) {
         nng_aio_stop(L->recv_aio);
         nng_close(L->pull);
+    }
+    if (L->ticker_running) {
+        pthread_join(L->ticker, NULL);
+        L->ticker_running = false;
     }
 }
 
@@ -712,6 +905,7 @@ void tr__links_free(tr_runtime *rt)
     if (L->open)
         nng_aio_free(L->recv_aio);
     tr__msg_cache_drain(rt, &L->ctx.cache);
+    tr__msg_cache_drain(rt, &L->tick_ctx.cache);
     pthread_mutex_destroy(&L->mu);
     pthread_cond_destroy(&L->cv);
     free(L);
@@ -720,6 +914,8 @@ void tr__links_free(tr_runtime *rt)
 
 void tr__links_counters(tr_runtime *rt, ctr_set *sum)
 {
-    if (rt->links != NULL)
+    if (rt->links != NULL) {
         tr__counters_fold(sum, &rt->links->ctx.ctr);
+        tr__counters_fold(sum, &rt->links->tick_ctx.ctr);
+    }
 }

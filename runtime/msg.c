@@ -39,6 +39,7 @@ static void msg_reset(tr_msg *m)
     m->data = m->inline_buf;
     m->len = 0;
     m->cap = MSG_INLINE;
+    m->tag[0] = '\0';
 }
 
 /* Takes one batch from the pool into c; false if the pool is empty. */
