@@ -60,6 +60,7 @@ struct peer {
     nng_socket push;
     nng_aio *send_aio;
     nng_aio *kick_aio; /* runs peer_kick outside nng's pipe callbacks */
+    bool kick_pending; /* kick_aio is busy (mu) */
 
     pthread_mutex_t mu; /* everything below */
     wire_buf obuf;      /* the open DATA frame */
@@ -225,18 +226,23 @@ static void peer_pipe_added(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     p->hello_due = true;
     p->next_send = p->unacked;
     p->rewinds++;
+    /* Sending from inside a pipe callback can trip nng; do it from a task.
+     * An aio takes one operation at a time: start it only when idle. */
+    bool start = !p->kick_pending;
+    p->kick_pending = true;
     pthread_mutex_unlock(&p->mu);
-    /* Sending from inside a pipe callback can trip nng; do it from a task. */
-    nng_sleep_aio(0, p->kick_aio);
+    if (start)
+        nng_sleep_aio(0, p->kick_aio);
 }
 
 static void peer_kick_later(void *arg)
 {
     struct peer *p = arg;
-    if (nng_aio_result(p->kick_aio) != 0)
-        return;
+    int rv = nng_aio_result(p->kick_aio);
     pthread_mutex_lock(&p->mu);
-    peer_kick(p);
+    p->kick_pending = false;
+    if (rv == 0)
+        peer_kick(p);
     pthread_mutex_unlock(&p->mu);
 }
 

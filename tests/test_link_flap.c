@@ -74,7 +74,7 @@ static void relay_session(relay *r, int a)
         close(a);
         return;
     }
-    long budget = 65536 + (long)test_rng_below(&r->rng, 200000);
+    long budget = 262144 + (long)test_rng_below(&r->rng, 786432);
     char buf[4096];
     while (!atomic_load(&r->stop) && !atomic_load(&r->blackhole) && budget > 0) {
         struct pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
@@ -106,23 +106,49 @@ static void relay_session(relay *r, int a)
     /* Let the cut settle before the next connection: nng 1.5.2 can corrupt
      * a push socket when a pipe dies while still starting (nng issue 1653),
      * which back-to-back cuts provoke; mid-stream cuts are what we test. */
-    test_sleep_ms(20);
+    test_sleep_ms(50);
 }
 
-/* Keeps the connection but drops every byte, until the black hole ends.
- * (Closing connections as soon as they are accepted, again and again,
- * trips a use-after-free in nng 1.5.2's push sockets, nng issue 1653; a
- * silent peer is what this test is about anyway.) */
+/* A partition: the connection is made and its SP handshake (the first 8
+ * bytes each way) goes through, then every byte is dropped until the black
+ * hole ends. (A connection that dies before its handshake completes trips a
+ * use-after-free in nng 1.5.2's push sockets, nng issue 1653; a silent
+ * peer is what this test is about.) */
 static void relay_swallow(relay *r, int a)
 {
+    int b = relay_connect(r->to_port);
+    if (b < 0) {
+        close(a);
+        return;
+    }
     char buf[4096];
+    long passed[2] = {0, 0};
     while (!atomic_load(&r->stop) && atomic_load(&r->blackhole)) {
-        struct pollfd p = {a, POLLIN, 0};
-        if (poll(&p, 1, 50) > 0 && read(a, buf, sizeof buf) <= 0)
+        struct pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+        if (poll(p, 2, 50) <= 0)
+            continue;
+        bool eof = false;
+        for (int i = 0; i < 2 && !eof; i++) {
+            if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            ssize_t n = read(p[i].fd, buf, passed[i] < 8 ? (size_t)(8 - passed[i]) : sizeof buf);
+            if (n <= 0) {
+                eof = true;
+                break;
+            }
+            if (passed[i] < 8) {
+                if (write(p[i ^ 1].fd, buf, (size_t)n) != n)
+                    eof = true;
+                passed[i] += n;
+            }
+        }
+        if (eof)
             break;
     }
     atomic_fetch_add(&r->cuts, 1);
     close(a);
+    close(b);
+    test_sleep_ms(50);
 }
 
 static void *relay_main(void *arg)
@@ -171,6 +197,7 @@ static const tr_behaviour counter_b = {"counter", sizeof(counter), NULL, counter
 
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0);
     uint64_t seed = test_seed(argc, argv);
     relay r = {0};
     test_rng_init(&r.rng, seed);
