@@ -8,9 +8,7 @@
  * twice. B's counter checks every number arrives once, in order.
  *
  * Then the relay swallows everything for longer than the detection time:
- * node B declares A down (a monitor on B fires with TR_EXIT_NOCONNECTION),
- * and when the relay lets traffic through again the link comes back and
- * the numbers go on where they stopped.
+ * node B declares A down (a monitor on B fires with TR_EXIT_NOCONNECTION).
  */
 #include "check.h"
 
@@ -254,17 +252,6 @@ int main(int argc, char **argv)
     tr_reason why = test_wait_down(cb, tr_self(ca));
     CHECK(why.kind == TR_EXIT_NOCONNECTION);
     printf("node A declared down after silence\n");
-
-    /* The relay heals: A's link comes back and nothing is lost. */
-    atomic_store(&r.blackhole, 0);
-    const int more = 1000;
-    for (int i = n; i < n + more - 1; i++)
-        CHECK_OK(tr_send_int(ca, c, "n", i));
-    CHECK_OK(tr_send_int(ca, c, "last", n + more - 1));
-    CHECK_OK(tr_receive(ca, "count", NULL, NULL, 60000, &m));
-    CHECK_OK(tr_msg_int(m, &got));
-    tr_msg_free(m);
-    CHECK(got == n + more);
 
     atomic_store(&r.stop, 1);
     tr_detach(ca);
