@@ -401,6 +401,8 @@ void tr__dead_letter(tr_ctx *ctx, tr_actor *a, tr_msg *m)
 void tr__deliver_inbound(tr_ctx *ctx, tr_ref to, tr_msg *m)
 {
     tr_actor *a;
+    if (m->kind == MK_REPLY && atomic_load_explicit(&ctx->rt->procs, memory_order_relaxed) != NULL)
+        tr__procs_reply_seen(ctx->rt, m->from.node, m->corr);
     if (send_resolve(ctx->rt, to, &a) != TR_OK) {
         dead_letter_ref(ctx, to, m);
         return;
@@ -537,7 +539,14 @@ tr_msg *tr__process(tr_ctx *ctx, tr_actor *a, tr_msg *m)
     case MK_REPLY:
     case MK_REQ_TIMEOUT:
         return tr__process_reply(ctx, a, m);
+    case MK_PROCEXIT:
+        if (a->beh == &tr__proxy_beh)
+            return m;
+        tr__dead_letter(ctx, a, m);
+        return NULL;
     case MK_STOP:
+        if (a->beh == &tr__proxy_beh && !ctx->exiting)
+            return m; /* a process actor's stand-in stops its process first */
         tr__msg_release(ctx, m);
         if (!ctx->exiting) {
             ctx->exiting = true;
@@ -697,7 +706,9 @@ static tr_err spawn_check(tr_ctx *ctx, const tr_behaviour *b, const tr_spawn_opt
 {
     if (ctx == NULL || b == NULL)
         return TR_EINVAL;
-    if (o->kind != TR_POOLED && o->kind != TR_THREAD)
+    if (o->kind != TR_POOLED && o->kind != TR_THREAD && o->kind != TR_PROCESS)
+        return TR_EINVAL;
+    if (o->kind == TR_PROCESS && b->handle == NULL && b->run == NULL)
         return TR_EINVAL;
     if (o->kind == TR_POOLED && b->handle == NULL)
         return TR_EINVAL;
@@ -729,6 +740,16 @@ tr_err tr_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
         return TR_ENOMEM;
     if (o->link && ctx->actor == NULL)
         return TR_EINVAL;
+    if (o->kind == TR_PROCESS)
+        return tr__proc_spawn(out, ctx, b, args, o);
+    return tr__spawn_with(out, ctx, b, args, o, NULL, NULL, NULL);
+}
+
+tr_err tr__spawn_with(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
+                      const tr_spawn_opts *o, tr_err (*before_go)(tr_ref ref, void *arg),
+                      void (*undo)(void *arg), void *arg)
+{
+    tr_err err;
 
     tr_runtime *rt = ctx->rt;
     uint16_t depth = 1;
@@ -751,8 +772,16 @@ tr_err tr_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
     struct spawn_go g = {ctx, a, ref, o, {b, args, o->trap_exit, o->link}, init};
     if (o->link)
         tr__links_add(ctx->actor, ref);
-    err = o->name != NULL ? tr__names_register(rt, o->name, ref, a, spawn_go, &g) : spawn_go(&g);
+    bool went = false;
+    err = before_go != NULL ? before_go(ref, arg) : TR_OK;
+    if (err == TR_OK) {
+        went = true;
+        err =
+            o->name != NULL ? tr__names_register(rt, o->name, ref, a, spawn_go, &g) : spawn_go(&g);
+    }
     if (err != TR_OK) {
+        if (went && undo != NULL)
+            undo(arg);
         if (o->link)
             tr__links_remove(ctx->actor, ref);
         /* Nothing saw this incarnation: retire it quietly. */

@@ -41,6 +41,7 @@ enum msg_kind {
     MK_REPLY,       /* reply to request corr; status holds an error, if any */
     MK_REQ_TIMEOUT, /* request corr reached its deadline */
     MK_NODEDOWN,    /* the link to node corr was lost: links and monitors across fire */
+    MK_PROCEXIT,    /* to a process actor's stand-in: its process ended; status in corr */
 };
 
 enum msg_flags {
@@ -257,6 +258,7 @@ struct timers;
 struct names;
 struct sched;
 struct links;
+struct procs;
 
 struct tr_runtime {
     uint64_t node;
@@ -282,8 +284,9 @@ struct tr_runtime {
     struct sched *sched;
     struct timers *timers;
     struct names *names;
-    struct links *links; /* node links; NULL until the first tr_listen */
-    size_t max_frame;    /* largest link frame sent or accepted */
+    struct links *links;           /* node links; NULL until the first tr_listen */
+    size_t max_frame;              /* largest link frame sent or accepted */
+    _Atomic(struct procs *) procs; /* process actors; NULL until the first is spawned */
 
     /* Non-worker contexts (thread actors, attached threads, timer) and the
      * thread actor records, reusable once their thread finished. */
@@ -427,9 +430,36 @@ tr_err tr__timer_cancel(tr_runtime *rt, tr_timer_id id);
 tr_err tr__link_send(tr_ctx *ctx, tr_ref to, tr_msg *m);
 /* True when this runtime has a link to node. */
 bool tr__link_known(tr_runtime *rt, uint64_t node);
+/* Closes the link to node for good (it will not come back). */
+void tr__link_forget(tr_runtime *rt, uint64_t node);
 void tr__links_close(tr_runtime *rt);
 void tr__links_free(tr_runtime *rt);
 void tr__links_counters(tr_runtime *rt, ctr_set *sum);
+
+/* process.c / procsrv.c (see process.h) */
+/* The stand-in behaviour of process actors: actor.c routes STOP and
+ * PROCEXIT to its handler. */
+extern const tr_behaviour tr__proxy_beh;
+tr_err tr__proc_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
+                      const tr_spawn_opts *o);
+/* Forks the process-wide fork server on the first call (tr_runtime_start). */
+void tr__procs_boot(void);
+/* Stops: kills and reaps the processes still running for rt. */
+void tr__procs_stop(tr_runtime *rt);
+void tr__procs_free(tr_runtime *rt);
+void tr__procs_counters(tr_runtime *rt, ctr_set *sum);
+/* A reply from node `from_node` to request corr passed through the link:
+ * the stand-in of a process actor on that node stops tracking it. */
+void tr__procs_reply_seen(tr_runtime *rt, uint64_t from_node, uint64_t corr);
+
+/* Spawns like tr_spawn; before_go (may be NULL) runs once the reference is
+ * known and before anything can see the actor; undo (may be NULL) runs if
+ * the spawn fails after before_go succeeded. */
+tr_err tr__spawn_with(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
+                      const tr_spawn_opts *o, tr_err (*before_go)(tr_ref ref, void *arg),
+                      void (*undo)(void *arg), void *arg);
+/* runtime.c: starts a runtime with a given node id (0 = a random one). */
+tr_err tr__runtime_start_as(tr_runtime **out, const tr_runtime_opts *opts, uint64_t node);
 
 /* names.c */
 tr_err tr__names_init(tr_runtime *rt);

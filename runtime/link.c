@@ -56,6 +56,7 @@ struct peer {
     uint64_t peer_session;       /* the peer's session, from its HELLO (L->mu) */
     bool welcomed;               /* handshake done (L->mu) */
     bool down;                   /* declared down; back at its next HELLO (L->mu) */
+    bool forgotten;              /* closed for good (tr__link_forget) (L->mu) */
     _Atomic uint64_t last_heard; /* monotonic ns of the last frame from it */
     nng_socket push;
     nng_aio *send_aio;
@@ -685,6 +686,41 @@ static void link_recv_done(void *arg)
         nng_recv_aio(L->pull, L->recv_aio);
 }
 
+/* Closes the link to a node that is gone for good (a process actor's
+ * ended child): no reconnects, no heartbeats, its frames freed. */
+void tr__link_forget(tr_runtime *rt, uint64_t node)
+{
+    struct links *L = rt->links;
+    if (L == NULL)
+        return;
+    pthread_mutex_lock(&L->mu);
+    struct peer *p = NULL;
+    for (struct peer *q = L->peers; q != NULL; q = q->next)
+        if (q->node == node && q->welcomed && !q->forgotten)
+            p = q;
+    if (p != NULL) {
+        p->forgotten = true;
+        p->down = true;
+    }
+    pthread_mutex_unlock(&L->mu);
+    if (p == NULL)
+        return;
+    nng_close(p->push);
+    nng_aio_stop(p->kick_aio);
+    nng_aio_stop(p->send_aio);
+    pthread_mutex_lock(&p->mu);
+    while (p->unacked != NULL) {
+        struct frame *f = p->unacked;
+        p->unacked = f->next;
+        free(f);
+    }
+    p->unacked_tail = p->next_send = p->inflight = NULL;
+    p->open_active = false;
+    idmap_free(&p->touched);
+    p->touched_n = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
 /* ---- liveness ------------------------------------------------------------ */
 
 /* Every heartbeat period: a heartbeat on each quiet link, and a peer that
@@ -702,7 +738,7 @@ static void *link_ticker(void *arg)
             break;
         now = tr__now_ns();
         for (struct peer *p = L->peers; p != NULL; p = p->next) {
-            if (!p->welcomed)
+            if (!p->welcomed || p->forgotten)
                 continue;
             uint64_t heard = atomic_load_explicit(&p->last_heard, memory_order_relaxed);
             pthread_mutex_lock(&p->mu);
@@ -874,11 +910,37 @@ tr_err tr_connect(tr_runtime *rt, const char *url, uint32_t timeout_ms, uint64_t
     return err;
 }
 
+/* True when every live peer has acknowledged all we sent it. */
+static bool links_drained(struct links *L)
+{
+    bool done = true;
+    pthread_mutex_lock(&L->mu);
+    for (struct peer *p = L->peers; p != NULL && done; p = p->next) {
+        if (!p->welcomed || p->down || p->forgotten)
+            continue;
+        pthread_mutex_lock(&p->mu);
+        if (p->open_active || p->unacked != NULL) {
+            done = false;
+            peer_kick(p);
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    pthread_mutex_unlock(&L->mu);
+    return done;
+}
+
 void tr__links_close(tr_runtime *rt)
 {
     struct links *L = rt->links;
     if (L == NULL)
         return;
+    /* What was sent reaches live peers before the links close (up to a
+     * second): a process actor's last DOWN, a final reply. */
+    uint64_t until = tr__now_ns() + 1000000000ull;
+    while (L->open && !links_drained(L) && tr__now_ns() < until) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
     pthread_mutex_lock(&L->mu);
     atomic_store_explicit(&L->closing, true, memory_order_release);
     pthread_cond_broadcast(&L->cv);

@@ -25,16 +25,23 @@ static uint64_t node_id_new(void)
 
 tr_err tr_runtime_start(tr_runtime **out, const tr_runtime_opts *opts)
 {
+    return tr__runtime_start_as(out, opts, 0);
+}
+
+tr_err tr__runtime_start_as(tr_runtime **out, const tr_runtime_opts *opts, uint64_t node)
+{
     static const tr_runtime_opts defaults = TR_RUNTIME_OPTS_INIT;
     const tr_runtime_opts *o = opts != NULL ? opts : &defaults;
     if (out == NULL || o->workers > 1024)
         return TR_EINVAL;
     if (o->node_name != NULL && strlen(o->node_name) >= sizeof((tr_runtime *)0)->name)
         return TR_ETOOBIG;
+    /* The fork server, while this may still be the process's only thread. */
+    tr__procs_boot();
     tr_runtime *rt = calloc(1, sizeof *rt);
     if (rt == NULL)
         return TR_ENOMEM;
-    rt->node = node_id_new();
+    rt->node = node != 0 ? node : node_id_new();
     snprintf(rt->name, sizeof rt->name, "%s", o->node_name != NULL ? o->node_name : "troupe");
     rt->batch = o->batch != 0 ? o->batch : 4096;
     rt->spin_ns = (o->spin_us != 0 ? o->spin_us : 50) * 1000u;
@@ -121,6 +128,7 @@ tr_err tr_runtime_stop(tr_runtime *rt, tr_stop_mode mode)
     }
     /* Attached threads are the user's: tell them, do not wait for them. */
     stop_depth(rt, 0, mode);
+    tr__procs_stop(rt);
     tr__timers_stop(rt);
     tr__links_close(rt);
     atomic_store_explicit(&rt->stopped, true, memory_order_release);
@@ -161,6 +169,7 @@ void tr_runtime_free(tr_runtime *rt)
     if (!rt->stop_done)
         tr_runtime_stop(rt, TR_STOP_DRAIN);
     tr__timers_free(rt);
+    tr__procs_free(rt);
     tr__links_free(rt);
     uint32_t n = atomic_load_explicit(&rt->nslots, memory_order_relaxed);
     for (uint32_t id = 0; id < n; id++)
@@ -217,6 +226,7 @@ tr_err tr_runtime_counters(tr_counters *out, tr_runtime *rt)
     tr__threads_counters(rt, &sum);
     tr__timers_counters(rt, &sum);
     tr__links_counters(rt, &sum);
+    tr__procs_counters(rt, &sum);
     tr__counters_fold(&sum, &rt->stop_ctx.ctr);
     out->spawned = atomic_load(&sum.spawned);
     out->exited = atomic_load(&sum.exited);

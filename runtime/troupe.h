@@ -384,7 +384,8 @@ typedef struct tr_behaviour {
 
 typedef enum tr_actor_kind {
     TR_POOLED = 0, /* run by the worker pool; handlers must not block */
-    TR_THREAD = 1  /* its own OS thread; may block, may tr_receive/tr_call */
+    TR_THREAD = 1, /* its own OS thread; may block, may tr_receive/tr_call */
+    TR_PROCESS = 2 /* a forked child process running its own runtime (see below) */
 } tr_actor_kind;
 
 typedef enum tr_overflow {
@@ -402,11 +403,13 @@ typedef struct tr_spawn_opts {
     bool link;              /* link the new actor to the spawner before it runs */
     bool trap_exit;         /* start with exits trapped */
     const char *name;       /* register this name for the actor before it runs; may be NULL */
+    uint32_t shutdown_ms;   /* process actors: how long a stop waits for the process to end
+                               before it is killed with SIGKILL; 0 = 5000 */
 } tr_spawn_opts;
 
-#define TR_SPAWN_OPTS_INIT                                   \
-    {                                                        \
-        TR_POOLED, 0, TR_OVERFLOW_REJECT, false, false, NULL \
+#define TR_SPAWN_OPTS_INIT                                      \
+    {                                                           \
+        TR_POOLED, 0, TR_OVERFLOW_REJECT, false, false, NULL, 0 \
     }
 
 /*
@@ -417,9 +420,34 @@ typedef struct tr_spawn_opts {
  * before a monitor set up after tr_spawn reaches it (that monitor then
  * reports TR_EXIT_NOPROC); opts.link links before the actor runs, so the
  * spawner sees the real reason.
+ *
+ * Process actors (kind TR_PROCESS): the runtime's fork server forks a
+ * child process, which starts a runtime of its own (one worker), links to
+ * this node over ipc:// and runs b there — as a thread actor when b has a
+ * run loop, else pooled. *out is a local reference that stands for the
+ * process: sends, requests, links, monitors, names and exit signals work
+ * on it as on any actor, and it exits when the process has ended, with
+ * the child actor's own reason, TR_EXIT_SIGNAL (code = signal),
+ * TR_EXIT_CODE (code = exit status of a process that died without
+ * reporting a reason) or TR_EXIT_NOCONNECTION (the link to it was lost;
+ * the process is then killed). Inside the child, tr_self is the actor's
+ * reference on the child's node, and the messages it sends come from
+ * that reference; replies reach the caller either way. Requests in flight
+ * when the process dies are answered with TR_EEXITED. Stopping it (a
+ * runtime stop, or an exit signal) sends the child actor the exit signal
+ * and waits up to opts.shutdown_ms for the process before killing it.
+ * The child is a fork of the program as it was when the first runtime
+ * started: b and its callbacks must be part of the program image then
+ * (static data and code, not heap memory or a library loaded later), and
+ * args travels as its payload bytes (at most 60 KiB). A process actor
+ * cannot itself spawn process actors.
+ *
  * Errors: TR_EINVAL (NULL ctx/behaviour, pooled without handle, bad
- * options), TR_ESTOPPED, TR_EEXIST (name taken; nothing was spawned),
- * TR_ENOMEM, TR_ESYS (thread creation failed).
+ * options, a process behaviour outside the program image), TR_ESTOPPED,
+ * TR_EEXIST (name taken; nothing was spawned), TR_ENOMEM, TR_ESYS (thread
+ * creation or fork failed), TR_ETOOBIG (process args too large),
+ * TR_ENOTSUP (process actors are not available: no fork server, or called
+ * inside a process actor).
  */
 tr_err tr_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
                 const tr_spawn_opts *opts);

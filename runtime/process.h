@@ -1,0 +1,56 @@
+/*
+ * process.h — process actors, shared by procsrv.c (the process-wide fork
+ * server, its reaper and each runtime's set-up for children) and process.c
+ * (the stand-in actor, spawning, and the child's side).
+ */
+#ifndef TROUPE_PROCESS_H
+#define TROUPE_PROCESS_H
+
+#include "forksrv.h"
+#include "internal.h"
+
+#include <limits.h>
+
+/* Room for a socket path (sockaddr_un's sun_path is 108 bytes). */
+#define PROC_PATH_MAX 100
+
+/* A runtime's process-actor set-up, made on its first process spawn. */
+struct procs {
+    tr_runtime *rt;
+    tr_ctx ctx;                   /* the reaper's context for this runtime (g lock) */
+    char dir[PROC_PATH_MAX];      /* private directory for the ipc sockets */
+    char url[PROC_PATH_MAX + 16]; /* ipc:// URL children connect to */
+    uint32_t nlive;               /* processes forked and not yet reaped (g lock) */
+    pthread_cond_t reaped;        /* nlive went down (g lock) */
+    pthread_mutex_t mu;           /* stand-ins[] and their request tables */
+    struct proxy **proxies;       /* stand-ins whose process links to us (mu) */
+    uint32_t nproxies, capproxies;
+};
+
+/* procsrv.c */
+
+/* True when p lies in a segment of the program image as it was when the
+ * fork server started (exec: in executable code). */
+bool tr__procsrv_in_image(const void *p, bool exec);
+/* The runtime's set-up, made on first use (TR_ENOTSUP without a fork
+ * server). */
+tr_err tr__procs_get(tr_runtime *rt, struct procs **out);
+/* Forks a child running entry(arg, len) for the stand-in `proxy`, whose
+ * node will be `node` (its link is closed once it ended); its exit
+ * is reported to proxy as MK_PROCEXIT with the raw wait status in corr's
+ * low 32 bits (PROC_STATUS_UNKNOWN when the fork server died first). */
+tr_err tr__procsrv_spawn(struct procs *P, tr_ref proxy, uint64_t node, forksrv_entry_fn entry,
+                         const void *arg, size_t len, int *pid);
+/* In a newly forked child: makes the process-wide state usable. */
+void tr__procsrv_child_reset(void);
+/* Sends sig to the child now (at_ns == 0), or SIGKILL at monotonic time
+ * at_ns unless it has ended by then. */
+void tr__procsrv_kill(int pid, int sig, uint64_t at_ns);
+
+#define PROC_STATUS_KNOWN (1ull << 32)
+
+/* process.c: the stand-in's request tracking, under P->mu. */
+void tr__proxy_reply_seen(struct proxy *s, uint64_t corr);
+uint64_t tr__proxy_node(const struct proxy *s);
+
+#endif /* TROUPE_PROCESS_H */
