@@ -27,7 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { CHUNKS = 48, MAX_WORKERS = 64 };
+enum {
+    CHUNKS = 48,
+    MAX_WORKERS = 64
+};
 
 /* Trial division: deliberately plain CPU work. */
 static int is_prime(int64_t n)
@@ -173,7 +176,7 @@ static int dealer_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour dealer_beh = {"primes-dealer", sizeof(dealer), dealer_init,
-                                        dealer_handle, NULL, NULL};
+                                        dealer_handle,   NULL,           NULL};
 
 /* Runs the job on `nworkers` process actors; returns the count, or -1. */
 static int64_t run(tr_ctx *ctx, int nworkers, int64_t limit, double *seconds)
