@@ -165,6 +165,37 @@ struct tr_ctx {
     struct tr_ctx *all_next; /* runtime's list of non-worker contexts */
 };
 
+/* What the watchdog sees of a worker or thread actor: written by its
+ * thread with relaxed stores (no locked instruction), read by the
+ * watchdog. inc is 0 while no user code runs there. */
+struct wd_probe {
+    _Atomic uint64_t progress; /* moves whenever user code returns to the runtime */
+    _Atomic uint32_t id, inc;  /* the actor running user code */
+    _Atomic(const char *) name;
+    uint64_t seen, since; /* the watchdog's own: last progress and when it moved */
+    bool reported;
+};
+
+static inline void wd_enter(struct wd_probe *p, uint32_t id, uint32_t inc, const char *name)
+{
+    atomic_store_explicit(&p->id, id, memory_order_relaxed);
+    atomic_store_explicit(&p->name, name, memory_order_relaxed);
+    atomic_store_explicit(&p->inc, inc, memory_order_relaxed);
+}
+
+static inline void wd_tick(struct wd_probe *p)
+{
+    atomic_store_explicit(&p->progress,
+                          atomic_load_explicit(&p->progress, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static inline void wd_leave(struct wd_probe *p)
+{
+    atomic_store_explicit(&p->inc, 0, memory_order_relaxed);
+    wd_tick(p);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Actors                                                                    */
 /* ------------------------------------------------------------------------ */
@@ -241,6 +272,7 @@ struct thread_actor {
     uint64_t call_corr;            /* the blocking call in progress, 0 = none */
     tr_msg *call_reply;            /* its reply once it came */
     struct thread_actor *all_next; /* runtime's list of records (ctx_lock) */
+    struct wd_probe wd;            /* user code outside receive/call */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -259,6 +291,7 @@ struct names;
 struct sched;
 struct links;
 struct procs;
+struct watchdog;
 
 struct tr_runtime {
     uint64_t node;
@@ -287,6 +320,7 @@ struct tr_runtime {
     struct links *links;           /* node links; NULL until the first tr_listen */
     size_t max_frame;              /* largest link frame sent or accepted */
     _Atomic(struct procs *) procs; /* process actors; NULL until the first is spawned */
+    struct watchdog *watchdog;     /* NULL when off */
 
     /* Non-worker contexts (thread actors, attached threads, timer) and the
      * thread actor records, reusable once their thread finished. */
@@ -460,6 +494,20 @@ tr_err tr__spawn_with(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *a
                       void (*undo)(void *arg), void *arg);
 /* runtime.c: starts a runtime with a given node id (0 = a random one). */
 tr_err tr__runtime_start_as(tr_runtime **out, const tr_runtime_opts *opts, uint64_t node);
+
+/* watchdog.c */
+tr_err tr__watchdog_start(tr_runtime *rt, uint32_t budget_ms);
+void tr__watchdog_stop(tr_runtime *rt);
+void tr__watchdog_free(tr_runtime *rt);
+/* The budget, or TR_WATCHDOG_OFF. */
+uint32_t tr__watchdog_budget_ms(const tr_runtime *rt);
+/* Folds the watchdog's counters into sum; returns the overruns. */
+uint64_t tr__watchdog_counters(tr_runtime *rt, ctr_set *sum);
+/* Reports an overrun to the subscribers (any thread; ctx sends). */
+void tr__watchdog_report(tr_ctx *ctx, tr_ref who, tr_actor_kind kind, uint32_t ms,
+                         const char *name);
+/* sched.c: calls fn for each worker's probe. */
+void tr__sched_probes(tr_runtime *rt, void (*fn)(void *arg, struct wd_probe *p), void *arg);
 
 /* names.c */
 tr_err tr__names_init(tr_runtime *rt);

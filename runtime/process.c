@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #define PROC_READY_TAG "tr.proc.ready"
+#define PROC_OVERRUN_TAG "tr.proc.overrun"
 #define PROC_EXIT_SETUP 125 /* the child could not start its runtime or link */
 #define PROC_SHUTDOWN_MS 5000u
 #define PROC_TEARDOWN_MS 2000u /* a child whose actor ended gets this long to exit */
@@ -44,6 +45,7 @@ struct child_args {
     uint64_t child_node;
     tr_ref proxy;
     uint32_t max_frame;
+    uint32_t watchdog_ms;
     uint32_t mailbox_limit;
     uint32_t state_size;
     uint32_t args_len;
@@ -379,6 +381,16 @@ static int proxy_handle(tr_ctx *ctx, void *state, const tr_msg *m)
         on_ready(ctx, s, m);
         return 0;
     }
+    if (tr_msg_is(m, PROC_OVERRUN_TAG) && m->from.node == s->child_node) {
+        /* The child's watchdog saw its actor run long: report it here. */
+        tr_overrun o;
+        tr_msg *copy = msg_copy(ctx, m);
+        if (copy != NULL && tr__msg_set_tag(copy, TR_TAG_OVERRUN) == TR_OK &&
+            tr_msg_overrun_info(copy, &o) == TR_OK)
+            tr__watchdog_report(ctx, tr_self(ctx), TR_PROCESS, o.elapsed_ms, o.name);
+        tr__msg_release(ctx, copy);
+        return 0;
+    }
     if (s->exited || s->reason_set) {
         undeliverable(ctx, m, TR_EEXITED);
         return 0;
@@ -463,12 +475,28 @@ static int child_run(tr_runtime *rt, const struct child_args *ca, const tr_behav
         tr_exit(ctx, actor, &(tr_reason){TR_EXIT_KILLED, 0, "could not reach its parent"});
     }
     /* Wait for the actor's end; if the stand-in goes first (killed, or the
-     * parent is unreachable), end the actor and wait a little for it. */
+     * parent is unreachable), end the actor and wait a little for it. The
+     * watchdog's reports go to the stand-in, which reports them as itself. */
+    tr_watchdog_subscribe(ctx, true);
     int32_t timeout = TR_FOREVER;
     for (;;) {
         tr_msg *m;
-        if (tr_receive(ctx, TR_TAG_DOWN, NULL, NULL, timeout, &m) != TR_OK)
+        if (tr_receive(ctx, NULL, NULL, NULL, timeout, &m) != TR_OK)
             break;
+        if (tr_msg_is(m, TR_TAG_OVERRUN)) {
+            size_t len;
+            const uint8_t *p = tr_msg_payload(m, &len);
+            tr_msg *fwd;
+            if (tr_msg_new(&fwd, ctx, PROC_OVERRUN_TAG) == TR_OK &&
+                (tr_msg_set_payload(fwd, p, len) != TR_OK || tr_send(ctx, ca->proxy, fwd) != TR_OK))
+                tr_msg_free(fwd);
+            tr_msg_free(m);
+            continue;
+        }
+        if (m->kind != MK_DOWN) {
+            tr_msg_free(m);
+            continue;
+        }
         tr_ref who;
         tr_monitor_id id;
         tr_reason why;
@@ -499,6 +527,7 @@ static void child_main(const void *arg, size_t len, int fd)
     o.workers = 1;
     o.node_name = ca->node_name;
     o.max_frame = ca->max_frame;
+    o.watchdog_ms = ca->watchdog_ms;
     tr_runtime *rt;
     if (tr__runtime_start_as(&rt, &o, ca->child_node) != TR_OK)
         _exit(PROC_EXIT_SETUP);
@@ -585,6 +614,7 @@ tr_err tr__proc_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *a
     }
     ca->child_node = child_node_new();
     ca->max_frame = (uint32_t)rt->max_frame;
+    ca->watchdog_ms = tr__watchdog_budget_ms(rt);
     ca->mailbox_limit = o->mailbox_limit;
     ca->overflow = (uint8_t)o->overflow;
     ca->trap_exit = o->trap_exit;

@@ -65,6 +65,8 @@ tr_err tr__runtime_start_as(tr_runtime **out, const tr_runtime_opts *opts, uint6
         err = tr__timers_start(rt);
     if (err == TR_OK)
         err = tr__sched_start(rt, workers);
+    if (err == TR_OK)
+        err = tr__watchdog_start(rt, o->watchdog_ms);
     if (err != TR_OK) {
         atomic_store(&rt->stopping, true);
         atomic_store(&rt->stopped, true);
@@ -129,6 +131,7 @@ tr_err tr_runtime_stop(tr_runtime *rt, tr_stop_mode mode)
     /* Attached threads are the user's: tell them, do not wait for them. */
     stop_depth(rt, 0, mode);
     tr__procs_stop(rt);
+    tr__watchdog_stop(rt);
     tr__timers_stop(rt);
     tr__links_close(rt);
     atomic_store_explicit(&rt->stopped, true, memory_order_release);
@@ -169,6 +172,7 @@ void tr_runtime_free(tr_runtime *rt)
     if (!rt->stop_done)
         tr_runtime_stop(rt, TR_STOP_DRAIN);
     tr__timers_free(rt);
+    tr__watchdog_free(rt);
     tr__procs_free(rt);
     tr__links_free(rt);
     uint32_t n = atomic_load_explicit(&rt->nslots, memory_order_relaxed);
@@ -227,6 +231,7 @@ tr_err tr_runtime_counters(tr_counters *out, tr_runtime *rt)
     tr__timers_counters(rt, &sum);
     tr__links_counters(rt, &sum);
     tr__procs_counters(rt, &sum);
+    uint64_t overruns = tr__watchdog_counters(rt, &sum);
     tr__counters_fold(&sum, &rt->stop_ctx.ctr);
     out->spawned = atomic_load(&sum.spawned);
     out->exited = atomic_load(&sum.exited);
@@ -239,5 +244,6 @@ tr_err tr_runtime_counters(tr_counters *out, tr_runtime *rt)
     out->timers_fired = atomic_load(&sum.timers_fired);
     out->max_mailbox_depth = atomic_load(&sum.max_depth);
     out->live_actors = atomic_load(&rt->live);
+    out->overruns = overruns;
     return TR_OK;
 }

@@ -31,6 +31,7 @@ struct worker {
     uint32_t next_streak; /* turns run in a row from run_next */
     uint64_t rng;
     tr_actor *run_next; /* private: runs before anything else */
+    struct wd_probe wd; /* handler calls, for the watchdog */
     /* Local run queue: the owner pushes at tail; the owner and thieves take
      * from head with a CAS. */
     _Atomic uint32_t rq_head TR_ALIGNED;
@@ -286,6 +287,8 @@ static void run_actor(struct worker *w, tr_actor *a)
     ctx->handoff = false;
     mbox_node *released;
     bool producer = false;
+    wd_enter(&w->wd, a->id, atomic_load_explicit(&a->incarnation, memory_order_relaxed),
+             a->beh != NULL ? a->beh->name : NULL);
 
     for (uint64_t n = 0; n < batch; n++) {
         if (atomic_load_explicit(&ctx->ctr.sent, memory_order_relaxed) >= sent_limit) {
@@ -314,8 +317,10 @@ static void run_actor(struct worker *w, tr_actor *a)
         }
         tr__uncount(a, m);
         m = tr__process(ctx, a, m);
+        wd_tick(&w->wd);
         if (ctx->handoff) {
             ctx->actor = NULL;
+            wd_leave(&w->wd);
             return;
         }
         if (m != NULL) {
@@ -335,6 +340,7 @@ static void run_actor(struct worker *w, tr_actor *a)
             tr__finish_exit(ctx);
     }
     ctx->actor = NULL;
+    wd_leave(&w->wd);
     bool idle = mbox_mark_idle(a, &released);
     tr__msg_dispose_released(ctx, released);
     if (idle)
@@ -441,6 +447,13 @@ void tr__sched_counters(tr_runtime *rt, ctr_set *sum)
     uint32_t total = tr__sched_workers(rt);
     for (uint32_t i = 0; i < total; i++)
         tr__counters_fold(sum, &s->w[i].ctx.ctr);
+}
+
+void tr__sched_probes(tr_runtime *rt, void (*fn)(void *arg, struct wd_probe *p), void *arg)
+{
+    struct sched *s = rt->sched;
+    for (uint32_t i = 0; s != NULL && i < s->nworkers_total; i++)
+        fn(arg, &s->w[i].wd);
 }
 
 uint32_t tr__sched_workers(const tr_runtime *rt)

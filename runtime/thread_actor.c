@@ -255,7 +255,14 @@ tr_err tr_receive(tr_ctx *ctx, const char *tag, tr_match_fn match, void *udata, 
     if (t->busy)
         return TR_EBUSY;
     t->busy = true;
+    bool watched = atomic_load_explicit(&t->wd.inc, memory_order_relaxed) != 0;
+    if (watched)
+        atomic_store_explicit(&t->wd.inc, 0, memory_order_relaxed);
     tr_err err = thr_receive(ctx, tag, match, udata, timeout_ms, out);
+    if (watched)
+        wd_enter(&t->wd, atomic_load_explicit(&t->wd.id, memory_order_relaxed),
+                 ctx->actor->live_inc, atomic_load_explicit(&t->wd.name, memory_order_relaxed));
+    wd_tick(&t->wd);
     t->busy = false;
     return err;
 }
@@ -313,6 +320,8 @@ tr_err tr__thread_wait_reply(tr_ctx *ctx, uint64_t corr, uint64_t deadline, tr_m
     t->call_corr = corr;
     t->call_reply = NULL;
     t->busy = true;
+    uint32_t watched = atomic_load_explicit(&t->wd.inc, memory_order_relaxed);
+    atomic_store_explicit(&t->wd.inc, 0, memory_order_relaxed);
     tr_err err = TR_OK;
     for (;;) {
         thr_pump(ctx);
@@ -331,6 +340,8 @@ tr_err tr__thread_wait_reply(tr_ctx *ctx, uint64_t corr, uint64_t deadline, tr_m
     }
     t->call_corr = 0;
     t->busy = false;
+    wd_tick(&t->wd);
+    atomic_store_explicit(&t->wd.inc, watched, memory_order_relaxed);
     if (t->call_reply != NULL) {
         tr_msg *r = t->call_reply;
         t->call_reply = NULL;
@@ -500,6 +511,7 @@ static void *thr_main(void *arg)
         tr__links_add(a, t->spawner);
 
     int rc = 0;
+    wd_enter(&t->wd, a->id, a->live_inc, b->name);
     if (b->state_size != 0 && (a->state = calloc(1, b->state_size)) == NULL) {
         ctx->exiting = true;
         ctx->exit_reason = tr_reason_make(TR_EXIT_ERROR, TR_ENOMEM, "state allocation failed");
@@ -515,6 +527,7 @@ static void *thr_main(void *arg)
                                    : tr_reason_make(TR_EXIT_NORMAL, 0, NULL);
         ctx->exiting = true;
     }
+    wd_leave(&t->wd);
     tr__finish_exit(ctx);
     thr_leave(t);
     return NULL;

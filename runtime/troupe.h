@@ -117,11 +117,16 @@ typedef struct tr_runtime_opts {
                               also ends after 1024 sends or ~200 us, whichever is first */
     uint32_t spin_us;      /* how long an idle worker spins before parking; 0 = 50 */
     uint32_t max_frame;    /* largest frame a node link sends or accepts; 0 = 4 MiB */
+    uint32_t watchdog_ms;  /* a handler call, or a thread actor's stretch outside tr_receive,
+                              that runs longer is reported (tr_watchdog_subscribe); 0 = 1000,
+                              TR_WATCHDOG_OFF = never */
 } tr_runtime_opts;
+
+#define TR_WATCHDOG_OFF UINT32_MAX
 
 #define TR_RUNTIME_OPTS_INIT \
     {                        \
-        0, NULL, 0, 0, 0     \
+        0, NULL, 0, 0, 0, 0  \
     }
 
 /* Starts a runtime: its worker threads and timer thread. opts may be NULL
@@ -179,6 +184,7 @@ typedef struct tr_counters {
                                    eighth message; a thread actor's count includes the
                                    messages its selective receives passed over) */
     uint64_t live_actors;       /* actors currently alive */
+    uint64_t overruns;          /* handlers and thread actors reported by the watchdog */
 } tr_counters;
 
 /* Fills *out with the runtime's counters. Safe from any thread. */
@@ -674,6 +680,38 @@ tr_err tr_exit(tr_ctx *ctx, tr_ref target, const tr_reason *why);
 /* Makes the calling actor exit with why once the current callback returns
  * (a thread actor's next tr_receive returns TR_ESTOPPED). */
 void tr_stop_self(tr_ctx *ctx, const tr_reason *why);
+
+/* ------------------------------------------------------------------------ */
+/* Watchdog                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A runtime's watchdog looks at every worker and thread actor a few times
+ * per budget (tr_runtime_opts.watchdog_ms). A pooled actor whose handler
+ * call, or a thread actor that has been outside tr_receive / tr_call, for
+ * longer than the budget is reported once per stretch: each subscriber gets
+ * a TR_TAG_OVERRUN message (without subscribers, one line goes to stderr)
+ * and the overruns counter moves. A process actor's overruns are reported
+ * by its stand-in, as that reference. What to do is the subscriber's
+ * choice: a supervisor can kill a process actor (tr_exit with
+ * TR_EXIT_KILLED ends the process at once); a thread or pooled actor
+ * cannot be stopped inside user code — the exit takes effect when it
+ * returns to the runtime — and meanwhile the other workers go on serving
+ * the rest of the pool (they steal the stuck worker's queued actors).
+ */
+#define TR_TAG_OVERRUN "tr.overrun"
+
+typedef struct tr_overrun {
+    tr_ref who;                 /* the actor (a process actor's stand-in) */
+    tr_actor_kind kind;         /* pooled, thread or process */
+    uint32_t elapsed_ms;        /* how long it had been running when reported */
+    char name[TR_NAME_MAX + 1]; /* its behaviour's name ("" if none) */
+} tr_overrun;
+
+/* Subscribes (on) or unsubscribes the caller to overrun reports. */
+tr_err tr_watchdog_subscribe(tr_ctx *ctx, bool on);
+/* Decodes a TR_TAG_OVERRUN message. */
+tr_err tr_msg_overrun_info(const tr_msg *m, tr_overrun *out);
 
 /* Decodes a TR_TAG_EXIT message: who exited and why. */
 tr_err tr_msg_exit_info(const tr_msg *m, tr_ref *from, tr_reason *why);
