@@ -663,6 +663,78 @@ static void test_flood(void)
     finish(rt, ctx, fds);
 }
 
+/* ---- input backpressure -------------------------------------------------- */
+
+/* A port with a bounded mailbox: while its command does not read, writes
+ * pile up to the port's high-water mark, then in its mailbox up to the
+ * limit, then senders get TR_EFULL. Nothing is lost once the command reads.
+ * The port's kicks to itself go through timers here (control lane). */
+static void test_input_backpressure(void)
+{
+    tr_ctx *ctx;
+    int fds;
+    tr_runtime *rt = start(&ctx, &fds);
+    const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+    char dir[512], go[600], script[800];
+    snprintf(dir, sizeof dir, "%s/troupe-port-XXXXXX", tmp);
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(go, sizeof go, "%s/go", dir);
+    /* The command reads nothing until the file "go" exists. */
+    snprintf(script, sizeof script,
+             "while [ ! -e '%s' ]; do sleep 0.01; done; echo reading; exec cat", go);
+    const char *argv[] = {"sh", "-c", script, NULL};
+    tr_port_opts o = TR_PORT_OPTS_INIT;
+    o.spawn.mailbox_limit = 4;
+    o.spawn.overflow = TR_OVERFLOW_REJECT;
+    tr_ref port = spawn_linked(ctx, argv, &o);
+
+    enum {
+        LINE = 4096,
+        LINES = 400
+    }; /* 1.6 MB, far over what pipe and port hold */
+    char *line = malloc(LINE + 1);
+    CHECK(line != NULL);
+    memset(line, 'x', LINE - 1);
+    line[LINE - 1] = '\n';
+    line[LINE] = '\0';
+    int sent = 0, full = 0;
+    while (sent < LINES) {
+        tr_msg *m;
+        CHECK_OK(tr_msg_new(&m, ctx, "write"));
+        CHECK_OK(tr_pack_str(m, line));
+        tr_err err = tr_send(ctx, port, m);
+        if (err == TR_OK) {
+            sent++;
+            continue;
+        }
+        CHECK(err == TR_EFULL);
+        tr_msg_free(m);
+        if (full++ == 0) {
+            FILE *f = fopen(go, "w"); /* now let the command read */
+            CHECK(f != NULL);
+            fclose(f);
+        }
+        test_sleep_ms(1);
+    }
+    CHECK(full > 0);
+    tr_err err;
+    while ((err = tr_send_tag(ctx, port, TR_PORT_TAG_EOF)) == TR_EFULL)
+        test_sleep_ms(1);
+    CHECK_OK(err);
+    expect_str(ctx, port, TR_PORT_TAG_LINE, "reading");
+    for (int i = 0; i < LINES; i++) {
+        line[LINE - 1] = '\0';
+        expect_str(ctx, port, TR_PORT_TAG_LINE, line);
+    }
+    check_reason(wait_exit(ctx, port), TR_EXIT_NORMAL, 0);
+    tr_port_counters c = port_counters(rt);
+    CHECK(c.in_msgs == LINES && c.in_refused == 0 && c.in_bytes_lost == 0);
+    free(line);
+    unlink(go);
+    rmdir(dir);
+    finish(rt, ctx, fds);
+}
+
 /* ---- many ports ---------------------------------------------------------- */
 
 static void test_many(void)
@@ -742,6 +814,7 @@ int main(int argc, char **argv)
     test_bad_frames();
     test_owner_exit();
     test_flood();
+    test_input_backpressure();
     test_many();
     printf("port: all checks passed\n");
     return 0;
