@@ -109,6 +109,24 @@ struct port {
     uint32_t full_tries; /* sends refused by a full owner in a row */
 };
 
+/* port_frame.c: what the front of an output buffer holds. */
+typedef enum port_cut {
+    PORT_CUT_MORE,  /* nothing complete: read more */
+    PORT_CUT_LINE,  /* a line of *n bytes at buf (its '\n', if any, is not counted) */
+    PORT_CUT_PART,  /* the first max bytes of a longer line */
+    PORT_CUT_FRAME, /* a frame whose *n payload bytes start at buf + 4 */
+    PORT_CUT_BAD    /* the stream is broken: *err and *why say how */
+} port_cut;
+
+/* Lines: looks at buf[0..len); eof says no more bytes will come. On LINE
+ * and PART, *used bytes are consumed. */
+port_cut tr__port_cut_line(const uint8_t *buf, size_t len, bool eof, uint32_t max, size_t *n,
+                           size_t *used);
+/* Frames (4-byte big-endian length, then that many bytes, 1..max): as
+ * above; the payload is not checked to be msgpack here. */
+port_cut tr__port_cut_frame(const uint8_t *buf, size_t len, bool eof, uint32_t max, size_t *n,
+                            size_t *used, tr_err *err, const char **why);
+
 /* port_io.c: the helper thread's body; arg is the struct port. */
 void *tr__port_io_main(void *arg);
 /* Wakes the helper's poll. Any thread. */

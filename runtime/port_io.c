@@ -252,69 +252,38 @@ static void emit(struct batch *b, const char *tag, const uint8_t *bytes, size_t 
 
 /* ---- cutting streams into messages --------------------------------------- */
 
-static void cut_lines(struct port *p, struct port_stream *s, struct batch *b)
-{
-    size_t off = 0;
-    while (batch_has_room(b) && off < s->len) {
-        const uint8_t *start = s->buf + off;
-        size_t avail = s->len - off;
-        const uint8_t *nl = memchr(start, '\n', avail);
-        if (nl != NULL) {
-            emit(b, s->tag_line, start, (size_t)(nl - start), false);
-            off += (size_t)(nl - start) + 1;
-        } else if (avail > p->cfg.max_msg) {
-            emit(b, s->tag_part, start, p->cfg.max_msg, false);
-            port_count(&p->cfg.ctr->parts, 1);
-            off += p->cfg.max_msg;
-        } else if (s->eof) {
-            emit(b, s->tag_line, start, avail, false); /* the last line had no '\n' */
-            off += avail;
-        } else {
-            break;
-        }
-    }
-    if (off > 0) {
-        memmove(s->buf, s->buf + off, s->len - off);
-        s->len -= off;
-    }
-}
-
-static void cut_frames(struct port *p, struct port_stream *s, struct batch *b)
+/* Cuts what the stream buffer holds into messages while the batch has room. */
+static void stream_cut(struct port *p, struct port_stream *s, struct batch *b)
 {
     size_t off = 0;
     while (batch_has_room(b)) {
-        const uint8_t *h = s->buf + off;
-        size_t avail = s->len - off;
-        if (avail < 4) {
-            if (s->eof && avail > 0) {
-                port_count(&p->cfg.ctr->bad_frames, 1);
-                batch_fail(b, TR_EXIT_ERROR, TR_EBADMSG, "frame cut short at end of output");
-            }
+        size_t n = 0, used = 0;
+        tr_err err = TR_OK;
+        const char *why = NULL;
+        const uint8_t *at = s->buf + off;
+        port_cut cut = s->frames
+                           ? tr__port_cut_frame(at, s->len - off, s->eof, p->cfg.max_msg, &n, &used,
+                                                &err, &why)
+                           : tr__port_cut_line(at, s->len - off, s->eof, p->cfg.max_msg, &n, &used);
+        if (cut == PORT_CUT_MORE)
             break;
-        }
-        uint32_t len = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-        if (len == 0 || len > p->cfg.max_msg) {
+        if (cut == PORT_CUT_BAD) {
             port_count(&p->cfg.ctr->bad_frames, 1);
-            if (len == 0)
-                batch_fail(b, TR_EXIT_ERROR, TR_EBADMSG, "empty frame from the command");
-            else
-                batch_fail(b, TR_EXIT_ERROR, TR_ETOOBIG, "frame longer than max_msg");
+            batch_fail(b, TR_EXIT_ERROR, err, why);
             break;
         }
-        if (avail - 4 < len) {
-            if (s->eof) {
-                port_count(&p->cfg.ctr->bad_frames, 1);
-                batch_fail(b, TR_EXIT_ERROR, TR_EBADMSG, "frame cut short at end of output");
-            }
-            break;
+        if (cut == PORT_CUT_FRAME) {
+            emit(b, s->tag_line, at + 4, n, true);
+            if (b->failed && b->fail.code == TR_EBADMSG)
+                port_count(&p->cfg.ctr->bad_frames, 1); /* not one msgpack object */
+        } else {
+            emit(b, cut == PORT_CUT_PART ? s->tag_part : s->tag_line, at, n, false);
+            if (cut == PORT_CUT_PART)
+                port_count(&p->cfg.ctr->parts, 1);
         }
-        emit(b, s->tag_line, h + 4, len, true);
-        if (b->failed) {
-            if (b->fail.code == TR_EBADMSG)
-                port_count(&p->cfg.ctr->bad_frames, 1);
+        if (b->failed)
             break;
-        }
-        off += 4 + (size_t)len;
+        off += used;
     }
     if (off > 0) {
         memmove(s->buf, s->buf + off, s->len - off);
@@ -335,10 +304,7 @@ static void stream_pump(struct port *p, struct port_stream *s, struct batch *b)
     if (s->buf == NULL)
         return; /* not a stream of this port */
     for (;;) {
-        if (s->frames)
-            cut_frames(p, s, b);
-        else
-            cut_lines(p, s, b);
+        stream_cut(p, s, b);
         if (!batch_has_room(b) || s->eof)
             return;
         ssize_t n = read(s->fd, s->buf + s->len, s->cap - s->len);
