@@ -602,6 +602,138 @@ tr_err tr_send_interval(tr_ctx *ctx, tr_ref to, tr_msg *m, uint32_t period_ms, t
 tr_err tr_timer_cancel(tr_ctx *ctx, tr_timer_id id);
 
 /* ------------------------------------------------------------------------ */
+/* Ports                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A port runs an external command as an actor. Its stdout becomes
+ * messages to an owner, messages sent to it are written to its stdin, and
+ * the command's exit becomes its exit reason: exit 0 is TR_EXIT_NORMAL,
+ * exit N is TR_EXIT_CODE with code N, death by signal S is TR_EXIT_SIGNAL
+ * with code S. Links and monitors work on a port like on any actor.
+ * A port is a thread actor with one helper thread that owns the pipes, so
+ * no pooled worker ever blocks on the command.
+ *
+ * Output. In TR_PORT_LINES framing each line of stdout (without its '\n')
+ * reaches the owner as a TR_PORT_TAG_LINE message whose payload is one
+ * msgpack str. A line longer than max_msg bytes arrives in pieces: full
+ * pieces of max_msg bytes tagged TR_PORT_TAG_PART, then the rest tagged
+ * TR_PORT_TAG_LINE, so nothing is lost. A last line without '\n' is
+ * delivered at end of file. In TR_PORT_FRAMES framing stdout is a stream
+ * of frames, each a 4-byte big-endian length and then exactly that many
+ * bytes holding one msgpack object, delivered as the payload of a
+ * TR_PORT_TAG_FRAME message. A frame that is empty, malformed or cut
+ * short ends the port with {TR_EXIT_ERROR, TR_EBADMSG}; one longer than
+ * max_msg with {TR_EXIT_ERROR, TR_ETOOBIG} (the command is killed).
+ * All output is delivered, in order, before the port's exit signals and
+ * DOWN messages. What the command writes after its own exit (through a
+ * background child that kept the pipe) is not read.
+ *
+ * Input. Any other message sent to the port is written to stdin: in lines
+ * framing its payload must be one str or bin, written raw (add the '\n'
+ * yourself); in frames framing its payload (one msgpack object) is written
+ * as a frame. TR_PORT_TAG_EOF closes stdin once everything before it is
+ * written. A message sent as a request (tr_call, tr_request) is answered
+ * with an empty TR_PORT_TAG_OK reply once the port has accepted its bytes,
+ * or with an error: TR_ETYPE or TR_EBADMSG (wrong payload), TR_ECANCELED
+ * (stdin is already closed), TR_ENOMEM. Refused plain sends are counted.
+ *
+ * Backpressure. Output: a port holds at most 256 messages (or 1 MiB)
+ * read but not yet accepted by the owner; then it stops reading and the
+ * command blocks on its full pipe. An owner with a bounded mailbox and
+ * TR_OVERFLOW_REJECT thus bounds a flooding command's memory: while the
+ * owner is full the port reads nothing and retries the send every 1 to
+ * 16 ms (no sender is told when a mailbox has room); each such pause is
+ * counted in owner_full. An owner with an unbounded mailbox accepts all output as fast
+ * as it comes; drop policies drop it (counted by the runtime). Input: once
+ * 64 KiB wait for the command's stdin, the port stops taking messages
+ * other than its own, so they wait in its mailbox, which spawn.mailbox_limit
+ * may bound (senders then get TR_EFULL).
+ *
+ * Ending. When the port exits for any other reason than its command's
+ * exit (tr_exit, runtime stop, its owner's exit, a bad frame), it closes
+ * the pipes, sends SIGTERM to the command's process group (each command
+ * runs in a group of its own), SIGKILL after kill_grace_ms, and reaps it
+ * before its own exit is reported; output not yet delivered is dropped and
+ * counted. When the owner exits, the port exits with TR_EXIT_SHUTDOWN.
+ */
+
+/* Tags of the messages a port sends to its owner. */
+#define TR_PORT_TAG_LINE "port.line"       /* one line of stdout (str, no '\n') */
+#define TR_PORT_TAG_PART "port.part"       /* a max_msg piece of a longer stdout line */
+#define TR_PORT_TAG_FRAME "port.frame"     /* one frame of stdout (its msgpack object) */
+#define TR_PORT_TAG_ERR "port.err"         /* one line of stderr (TR_PORT_STDERR_MESSAGES) */
+#define TR_PORT_TAG_ERRPART "port.errpart" /* a max_msg piece of a longer stderr line */
+/* Tags a port understands. */
+#define TR_PORT_TAG_EOF "port.eof" /* close the command's stdin */
+#define TR_PORT_TAG_OK "port.ok"   /* the reply to a write or EOF sent as a request */
+
+typedef enum tr_port_framing {
+    TR_PORT_LINES = 0, /* stdout lines; stdin written raw */
+    TR_PORT_FRAMES = 1 /* length-prefixed msgpack frames both ways */
+} tr_port_framing;
+
+typedef enum tr_port_stderr {
+    TR_PORT_STDERR_INHERIT = 0, /* the command writes to this process's stderr */
+    TR_PORT_STDERR_DISCARD = 1, /* to /dev/null */
+    TR_PORT_STDERR_MESSAGES = 2 /* as TR_PORT_TAG_ERR lines to the owner */
+} tr_port_stderr;
+
+typedef struct tr_port_opts {
+    tr_port_framing framing;
+    tr_port_stderr err;
+    tr_ref owner;           /* who gets the output; TR_REF_NIL (node 0) = the spawner */
+    const char *const *env; /* "NAME=value" list ending in NULL; NULL = this process's */
+    const char *dir;        /* working directory; NULL = this process's */
+    uint32_t max_msg;       /* longest line piece or frame in bytes; 0 = 64 KiB */
+    uint32_t kill_grace_ms; /* SIGTERM to SIGKILL when the port is killed; 0 = 2000 */
+    tr_spawn_opts spawn;    /* mailbox_limit, overflow, link, name as for any actor;
+                               kind is ignored (a port is a thread actor) and
+                               trap_exit must be false */
+} tr_port_opts;
+
+#define TR_PORT_OPTS_INIT                                                                      \
+    {                                                                                          \
+        TR_PORT_LINES, TR_PORT_STDERR_INHERIT, {0, 0, 0}, NULL, NULL, 0, 0, TR_SPAWN_OPTS_INIT \
+    }
+
+/*
+ * Starts argv[0] with arguments argv (NULL-terminated; argv[0] without a
+ * '/' is looked up in this process's PATH) as a port; *out receives the
+ * port's reference. opts may be NULL for defaults. The command gets only
+ * stdin, stdout and stderr (every other descriptor is closed), default
+ * signal handling and an empty signal mask. argv, env and dir are only
+ * read during the call. Blocks only while the command is started.
+ * Errors: TR_EINVAL (NULL or empty argv, bad options), TR_ENOTFOUND (the
+ * command or the working directory does not exist), TR_ETOOBIG (arguments
+ * too long), TR_ESYS (the OS refused: not executable, no pipes, no
+ * processes), TR_ENOMEM, and tr_spawn's errors (TR_ESTOPPED, TR_EEXIST).
+ * Every failure after the arguments were checked is counted in
+ * spawn_failed and leaves no process or descriptor behind.
+ */
+tr_err tr_port_spawn(tr_ref *out, tr_ctx *ctx, const char *const *argv, const tr_port_opts *opts);
+
+/* Counts of a runtime's ports; each only grows. */
+typedef struct tr_port_counters {
+    uint64_t spawned;       /* ports started */
+    uint64_t spawn_failed;  /* tr_port_spawn calls that failed after their arguments were checked */
+    uint64_t exited;        /* ports that ended, for any reason */
+    uint64_t killed;        /* commands a port had to signal to end them */
+    uint64_t out_msgs;      /* output messages the owners accepted */
+    uint64_t out_dropped;   /* output messages dropped: the port was killed or its owner gone */
+    uint64_t parts;         /* pieces of long lines sent as TR_PORT_TAG_PART / _ERRPART */
+    uint64_t bad_frames;    /* invalid or oversize frames (each ended its port) */
+    uint64_t owner_full;    /* times a port paused because its owner's mailbox was full */
+    uint64_t in_msgs;       /* messages accepted for stdin */
+    uint64_t in_refused;    /* messages not written: wrong payload, stdin closed, no memory */
+    uint64_t in_bytes_lost; /* accepted bytes never written: the command closed stdin or ended */
+} tr_port_counters;
+
+/* Fills *out with rt's port counters (zeros before its first port). Safe
+ * from any thread, also after the runtime stopped. */
+tr_err tr_runtime_port_counters(tr_port_counters *out, tr_runtime *rt);
+
+/* ------------------------------------------------------------------------ */
 /* Node links                                                                */
 /* ------------------------------------------------------------------------ */
 

@@ -19,6 +19,7 @@ packages=(
     clang-format       # tools/format-check.sh
     valgrind
     python3            # tools/test.sh reads meson's test logs with it
+    bc                 # examples/calc_port runs it as a port
 )
 
 missing=()
