@@ -292,6 +292,7 @@ struct sched;
 struct links;
 struct procs;
 struct watchdog;
+struct port_ctrs;
 
 struct tr_runtime {
     uint64_t node;
@@ -321,6 +322,7 @@ struct tr_runtime {
     size_t max_frame;              /* largest link frame sent or accepted */
     _Atomic(struct procs *) procs; /* process actors; NULL until the first is spawned */
     struct watchdog *watchdog;     /* NULL when off */
+    _Atomic(struct port_ctrs *) ports; /* port counters; NULL until the first port */
 
     /* Non-worker contexts (thread actors, attached threads, timer) and the
      * thread actor records, reusable once their thread finished. */

@@ -7,10 +7,8 @@
  * process belong to the helper thread in port_io.c; this file touches
  * them only when no helper ever ran.
  *
- * Built on the public API only. The one thing the runtime has no place
- * for is per-runtime port counters: they live in a small table here,
- * keyed by node id, one entry per runtime that ever started a port, kept
- * until the process exits.
+ * Built on the public API, but for the port counters, which hang off the
+ * runtime (rt->ports) and are freed with it.
  */
 #define _GNU_SOURCE
 #include "port.h"
@@ -30,30 +28,23 @@ extern char **environ;
 
 /* ---- counters ------------------------------------------------------------ */
 
-struct ctr_entry {
-    uint64_t node;
-    struct port_ctrs c;
-    struct ctr_entry *next;
-};
-
-static pthread_mutex_t ctr_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ctr_entry *ctr_list; /* ctr_lock; entries are never freed */
-
-/* The counters of rt, made on first use when create is set. */
+/* The counters of rt, made on first use when create is set; freed with
+ * the runtime. */
 static struct port_ctrs *ctrs_for(tr_runtime *rt, bool create)
 {
-    uint64_t node = tr_runtime_node(rt);
-    struct ctr_entry *e;
-    pthread_mutex_lock(&ctr_lock);
-    for (e = ctr_list; e != NULL && e->node != node; e = e->next) {
+    struct port_ctrs *c = atomic_load_explicit(&rt->ports, memory_order_acquire);
+    if (c != NULL || !create)
+        return c;
+    struct port_ctrs *fresh = calloc(1, sizeof *fresh);
+    if (fresh == NULL)
+        return NULL;
+    /* acq_rel: publishes the zeroed block; a loser takes the winner's. */
+    if (!atomic_compare_exchange_strong_explicit(&rt->ports, &c, fresh, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        free(fresh);
+        return c;
     }
-    if (e == NULL && create && (e = calloc(1, sizeof *e)) != NULL) {
-        e->node = node;
-        e->next = ctr_list;
-        ctr_list = e;
-    }
-    pthread_mutex_unlock(&ctr_lock);
-    return e != NULL ? &e->c : NULL;
+    return fresh;
 }
 
 tr_err tr_runtime_port_counters(tr_port_counters *out, tr_runtime *rt)

@@ -9,7 +9,7 @@
 #ifndef TROUPE_PORT_H
 #define TROUPE_PORT_H
 
-#include "troupe.h"
+#include "internal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -188,6 +188,7 @@ void tr_runtime_free(tr_runtime *rt)
     tr__names_free(rt);
     tr__msg_cache_drain(rt, &rt->stop_ctx.cache);
     tr__msg_pool_free(rt);
+    free(atomic_load_explicit(&rt->ports, memory_order_relaxed));
     pthread_mutex_destroy(&rt->table_lock);
     pthread_mutex_destroy(&rt->stop_lock);
     pthread_cond_destroy(&rt->stop_cv);
