@@ -318,10 +318,10 @@ struct tr_runtime {
     struct sched *sched;
     struct timers *timers;
     struct names *names;
-    struct links *links;           /* node links; NULL until the first tr_listen */
-    size_t max_frame;              /* largest link frame sent or accepted */
-    _Atomic(struct procs *) procs; /* process actors; NULL until the first is spawned */
-    struct watchdog *watchdog;     /* NULL when off */
+    struct links *links;               /* node links; NULL until the first tr_listen */
+    size_t max_frame;                  /* largest link frame sent or accepted */
+    _Atomic(struct procs *) procs;     /* process actors; NULL until the first is spawned */
+    struct watchdog *watchdog;         /* NULL when off */
     _Atomic(struct port_ctrs *) ports; /* port counters; NULL until the first port */
 
     /* Non-worker contexts (thread actors, attached threads, timer) and the
