@@ -642,10 +642,13 @@ tr_err tr_unregister_behaviour(tr_runtime *rt, const char *name);
  * is registered on that node. opts.link links the caller and the new actor
  * before its init runs, so a child that fails at once still signals the
  * caller with its real reason; the link fires with TR_EXIT_NOCONNECTION if
- * the node goes down. The new actor's parent, for shutdown order, is that
- * node's kernel. A request that reaches the kernel after its deadline spawns
- * nothing. Thread actors and attached threads only: a pooled actor gets
- * TR_EWOULDBLOCK (use tr_spawn_remote_async).
+ * the node goes down. The caller's side of the link is made by the child's
+ * LINK signal, which precedes everything else the child sends the caller
+ * (an unlink issued before it arrives finds no link yet). The new actor's
+ * parent, for shutdown order, is that node's kernel. A request that reaches
+ * the kernel after its deadline spawns nothing. Thread actors and attached
+ * threads only: a pooled actor gets TR_EWOULDBLOCK (use
+ * tr_spawn_remote_async).
  * Errors: TR_EINVAL (NULL, node 0, bad options), TR_ETOOBIG (a name too
  * long), TR_EBADMSG (args is not one msgpack object), TR_ENOMEM,
  * TR_EWOULDBLOCK, TR_EBUSY (from a request continuation), TR_ENOROUTE (no
