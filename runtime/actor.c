@@ -401,6 +401,9 @@ void tr__dead_letter(tr_ctx *ctx, tr_actor *a, tr_msg *m)
 void tr__deliver_inbound(tr_ctx *ctx, tr_ref to, tr_msg *m)
 {
     tr_actor *a;
+    /* Hook (remote.c): the node kernel's well-known address. */
+    if (to.id == TR_KERNEL_ID && to.incarnation == 0)
+        to = tr__kernel_resolve(ctx, to);
     if (m->kind == MK_REPLY && atomic_load_explicit(&ctx->rt->procs, memory_order_relaxed) != NULL)
         tr__procs_reply_seen(ctx->rt, m->from.node, m->corr);
     if (send_resolve(ctx->rt, to, &a) != TR_OK) {
@@ -605,7 +608,8 @@ void tr__finish_exit(tr_ctx *ctx)
     a->state = NULL;
     a->beh = NULL;
     ctx->exiting = false;
-    if (ctx->type != CTX_ATTACHED)
+    /* Depth 0: an attached thread or the node kernel, not a user's actor. */
+    if (atomic_load_explicit(&a->depth, memory_order_relaxed) != 0)
         ctr_add(&ctx->ctr.exited, 1);
     slot_count_exit(rt, a);
     /* A worker keeps the consumer role of the dead slot (it drains it as

@@ -293,6 +293,7 @@ struct links;
 struct procs;
 struct watchdog;
 struct port_ctrs;
+struct remote;
 
 struct tr_runtime {
     uint64_t node;
@@ -323,6 +324,9 @@ struct tr_runtime {
     _Atomic(struct procs *) procs;     /* process actors; NULL until the first is spawned */
     struct watchdog *watchdog;         /* NULL when off */
     _Atomic(struct port_ctrs *) ports; /* port counters; NULL until the first port */
+
+    /* remote.c: behaviours, the node kernel, node events; made on first use. */
+    _Atomic(struct remote *) remote;
 
     /* Non-worker contexts (thread actors, attached threads, timer) and the
      * thread actor records, reusable once their thread finished. */
@@ -520,5 +524,24 @@ void tr__names_free(tr_runtime *rt);
 tr_err tr__names_register(tr_runtime *rt, const char *name, tr_ref ref, tr_actor *a,
                           tr_err (*then)(void *arg), void *arg);
 void tr__names_release_all(tr_runtime *rt, tr_ref ref);
+
+/* remote.c */
+/* Slot id of the node kernel's well-known reference {node, TR_KERNEL_ID,
+ * 0}; incarnation 0 is never alive, so no actor has it. */
+#define TR_KERNEL_ID 0u
+/* Hook in tr__deliver_inbound: the real reference of this node's kernel,
+ * started if need be, for a message to the well-known one; `to` unchanged
+ * when the kernel cannot start (the message then becomes a dead letter).
+ * Takes a mutex and may push the kernel's INIT; runs no actor code. */
+tr_ref tr__kernel_resolve(tr_ctx *ctx, tr_ref to);
+/* Hook for the link layer: node (named name) came up (first welcome, or
+ * heard again after it was declared down) or went down (declared down, or
+ * found restarted: down for the old session, then up). Records it and
+ * pushes TR_TAG_NODEUP / TR_TAG_NODEDOWN to subscribers through ctx, the
+ * calling link thread's context. Only pushes messages; never blocks or
+ * runs actor code. Calls for one node must not overlap. */
+void tr__node_event(tr_ctx *ctx, uint64_t node, const char *name, bool up);
+/* Frees what remote.c holds; after the link layer is gone. */
+void tr__remote_free(tr_runtime *rt);
 
 #endif /* TROUPE_INTERNAL_H */

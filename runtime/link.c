@@ -615,6 +615,7 @@ static void link_hello(struct links *L, uint32_t pipe, const wire_frame *f)
     idmap tell = {0};
     uint64_t tell_node = 0;
     if (p != NULL) {
+        bool was_up = p->welcomed && !p->down; /* for the node-event hooks below */
         pthread_mutex_lock(&p->mu);
         if (p->welcomed && p->peer_session != h->incarnation) {
             /* The peer restarted: what was in flight to it is lost, and
@@ -627,11 +628,17 @@ static void link_hello(struct links *L, uint32_t pipe, const wire_frame *f)
         atomic_store_explicit(&p->last_heard, tr__now_ns(), memory_order_relaxed);
         peer_kick(p);
         pthread_mutex_unlock(&p->mu);
+        /* Hook (remote.c): a restarted peer's old session is down... */
+        if (was_up && tell_node != 0)
+            tr__node_event(&L->ctx, p->node, p->name, false);
         p->node = h->node_id;
         p->peer_session = h->incarnation;
         memcpy(p->name, h->name, h->name_len);
         p->name[h->name_len] = '\0';
         p->welcomed = true;
+        /* ...and it is up, as is a peer first welcomed or back from down. */
+        if (!was_up || tell_node != 0)
+            tr__node_event(&L->ctx, p->node, p->name, true);
         pipe_bind(L, pipe, p);
         pthread_cond_broadcast(&L->cv);
     }
@@ -659,8 +666,10 @@ static void link_recv_done(void *arg)
     } else {
         pthread_mutex_lock(&L->mu);
         struct peer *p = peer_by_pipe(L, pipe);
-        if (p != NULL)
-            p->down = false; /* heard again: the link is back */
+        if (p != NULL && p->down) {
+            p->down = false;                                 /* heard again: the link is back */
+            tr__node_event(&L->ctx, p->node, p->name, true); /* hook (remote.c) */
+        }
         pthread_mutex_unlock(&L->mu);
         /* Frames from a connection that has not introduced itself are
          * dropped unacknowledged: they come again after the HELLO. */
@@ -751,6 +760,7 @@ static void *link_ticker(void *arg)
                 /* Signals only push to mailboxes; no lock of ours is taken
                  * below, so holding L->mu here is safe. */
                 tell_node_down(&L->tick_ctx, L->rt, &tell, p->node);
+                tr__node_event(&L->tick_ctx, p->node, p->name, false); /* hook (remote.c) */
                 continue;
             }
             if (now - p->last_sent >= LINK_HEARTBEAT_NS && !p->sending) {

@@ -175,6 +175,7 @@ void tr_runtime_free(tr_runtime *rt)
     tr__watchdog_free(rt);
     tr__procs_free(rt);
     tr__links_free(rt);
+    tr__remote_free(rt); /* hook (remote.c): after the link threads that report node events */
     uint32_t n = atomic_load_explicit(&rt->nslots, memory_order_relaxed);
     for (uint32_t id = 0; id < n; id++)
         slot_free_leftovers(tr__actor_lookup(rt, id));

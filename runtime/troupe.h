@@ -776,6 +776,137 @@ tr_err tr_unregister(tr_ctx *ctx, const char *name);
 tr_err tr_whereis(tr_ref *out, tr_runtime *rt, const char *name);
 
 /* ------------------------------------------------------------------------ */
+/* Remote spawn, names and node monitors                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Every runtime serves other nodes through a system actor, its node
+ * kernel: it spawns behaviours registered by name, looks names up and
+ * forwards sends to names. The kernel starts on first need, at spawn depth
+ * 0 like an attached thread: it counts in none of spawned, exited and
+ * live_actors, and a runtime stops it after every actor it spawned.
+ * Behaviours and names travel as strings, so the same program need not run
+ * on both nodes, only register the same names.
+ */
+
+/* Registers b under name (copied, 1..TR_NAME_MAX bytes) so that any node
+ * linked to rt, and rt itself, can spawn it by name. b must outlive rt (a
+ * static const is typical). Safe from any thread. Errors: TR_EINVAL (NULL,
+ * empty name, b has neither handle nor run), TR_ETOOBIG (name too long),
+ * TR_EEXIST (name taken), TR_ENOMEM. */
+tr_err tr_register_behaviour(tr_runtime *rt, const char *name, const tr_behaviour *b);
+/* Removes name: later spawns by it fail with TR_ENOTFOUND; actors already
+ * spawned from it run on. TR_ENOTFOUND if not registered. */
+tr_err tr_unregister_behaviour(tr_runtime *rt, const char *name);
+
+/*
+ * Spawns the behaviour registered as behaviour on node (which may be this
+ * runtime's own) and waits, at most timeout_ms, for its reference. args (may
+ * be NULL) is copied to the new actor's init (with its tag; an empty payload
+ * reaches init as NULL) and consumed on TR_OK. opts (NULL for defaults)
+ * apply there: kind, mailbox limit and overflow, trap_exit, and name, which
+ * is registered on that node. opts.link links the caller and the new actor
+ * before its init runs, so a child that fails at once still signals the
+ * caller with its real reason; the link fires with TR_EXIT_NOCONNECTION if
+ * the node goes down. The caller's side of the link is made by the child's
+ * LINK signal, which precedes everything else the child sends the caller
+ * (an unlink issued before it arrives finds no link yet). The new actor's
+ * parent, for shutdown order, is that node's kernel. A request that reaches
+ * the kernel after its deadline spawns nothing. Thread actors and attached
+ * threads only: a pooled actor gets TR_EWOULDBLOCK (use
+ * tr_spawn_remote_async).
+ * Errors: TR_EINVAL (NULL, node 0, bad options), TR_ETOOBIG (a name too
+ * long), TR_EBADMSG (args is not one msgpack object), TR_ENOMEM,
+ * TR_EWOULDBLOCK, TR_EBUSY (from a request continuation), TR_ENOROUTE (no
+ * link to node), TR_ETIMEDOUT, TR_ESTOPPED (this runtime or that node is
+ * stopping), TR_ENOACTOR (that node's kernel is gone: it is stopping),
+ * TR_ENOTFOUND (no behaviour of that name there), or what tr_spawn returned
+ * there (TR_EEXIST for a taken name, TR_EINVAL, TR_ESYS, ...).
+ */
+tr_err tr_spawn_remote(tr_ref *out, tr_ctx *ctx, uint64_t node, const char *behaviour, tr_msg *args,
+                       const tr_spawn_opts *opts, uint32_t timeout_ms);
+
+/*
+ * The same without waiting, for any actor: sends the spawn request and
+ * returns; exactly one call of on_reply follows, on this actor, as for
+ * tr_request. On success its reply's payload is the new reference (read it
+ * with tr_msg_ref); otherwise status is one of the errors above. args is
+ * consumed on TR_OK. Errors returned at once: as tr_spawn_remote's before
+ * anything is sent, and tr_request's.
+ */
+tr_err tr_spawn_remote_async(tr_ctx *ctx, uint64_t node, const char *behaviour, tr_msg *args,
+                             const tr_spawn_opts *opts, uint32_t timeout_ms, tr_reply_fn on_reply,
+                             void *udata);
+
+/* Reads a payload that is exactly one reference (as tr_pack_ref writes it),
+ * such as the reply of tr_spawn_remote_async or tr_whereis_remote_async. */
+tr_err tr_msg_ref(const tr_msg *m, tr_ref *out);
+
+/* Looks name up in node's registry (which may be this runtime's own) and
+ * waits, at most timeout_ms, for the answer. Thread actors and attached
+ * threads only (TR_EWOULDBLOCK from a pooled actor). Errors: TR_ENOTFOUND
+ * (not registered there), TR_EINVAL, TR_ETOOBIG, TR_ENOROUTE, TR_ETIMEDOUT,
+ * TR_ESTOPPED, TR_ENOACTOR (that node is stopping), TR_EBUSY, TR_ENOMEM. */
+tr_err tr_whereis_remote(tr_ref *out, tr_ctx *ctx, uint64_t node, const char *name,
+                         uint32_t timeout_ms);
+/* The same without waiting, for any actor: on_reply follows as for
+ * tr_request, its reply's payload the reference (tr_msg_ref) or status
+ * TR_ENOTFOUND and the other errors above. */
+tr_err tr_whereis_remote_async(tr_ctx *ctx, uint64_t node, const char *name, uint32_t timeout_ms,
+                               tr_reply_fn on_reply, void *udata);
+
+/* Sends m to the actor registered as name on node, without waiting: that
+ * node's kernel resolves the name when m arrives and passes m on with the
+ * caller as its sender. Consumes m on TR_OK. Sends to one name keep their
+ * order; a name that is not registered there when m arrives makes m a
+ * dead letter there (the caller is not told). On this runtime's own node
+ * the name is resolved at once, as tr_whereis then tr_send. Errors:
+ * TR_EINVAL, TR_ETOOBIG, TR_ENOMEM, TR_ENOROUTE, TR_ESTOPPED, and on the
+ * own node TR_ENOTFOUND and those of tr_send. */
+tr_err tr_send_named(tr_ctx *ctx, uint64_t node, const char *name, tr_msg *m);
+
+/* The reference of node's kernel (this runtime's own is started if need
+ * be), for tools that speak to it directly; its request tags and payloads
+ * are described in runtime/remote.c. Errors: TR_EINVAL, TR_ENOROUTE (no
+ * link to node), TR_ESTOPPED, TR_ENOMEM. */
+tr_err tr_node_kernel(tr_ref *out, tr_ctx *ctx, uint64_t node);
+
+/* Tags of node monitor messages. They travel in the control lane. */
+#define TR_TAG_NODEUP "tr.nodeup" /* a node was linked, or heard again after it was down */
+#define TR_TAG_NODEDOWN                                                  \
+    "tr.nodedown" /* a node was declared down (silent past the detection \
+                     time) or came back as a new session (restarted) */
+
+#define TR_NODE_NAME_MAX 63
+
+/* A node as this runtime knows it. */
+typedef struct tr_node_info {
+    uint64_t node;                   /* its id (the node field of its references) */
+    char name[TR_NODE_NAME_MAX + 1]; /* the name it gave, NUL-terminated */
+    bool up;                         /* linked now (false: declared down) */
+} tr_node_info;
+
+/* Subscribes the caller to TR_TAG_NODEUP / TR_TAG_NODEDOWN messages about
+ * every node (on) or ends that (off). Subscribing twice is subscribing
+ * once; the subscription ends when the caller exits. Events about one node
+ * arrive in the order they happened. Errors: TR_EINVAL, TR_ENOMEM. */
+tr_err tr_monitor_nodes(tr_ctx *ctx, bool on);
+/* The same for one node. A new subscription to a node that is not up now
+ * receives a TR_TAG_NODEDOWN about it at once. An actor subscribed both
+ * ways gets each event twice. Errors: TR_EINVAL (node 0), TR_ENOMEM. */
+tr_err tr_monitor_node(tr_ctx *ctx, uint64_t node, bool on);
+
+/* Decodes a TR_TAG_NODEUP or TR_TAG_NODEDOWN message. Errors: TR_EINVAL,
+ * TR_ETYPE (another tag), TR_EBADMSG (malformed payload). */
+tr_err tr_msg_node_info(const tr_msg *m, tr_node_info *out);
+
+/* Lists the nodes this runtime has been linked to, up or down, into out
+ * (room for cap entries; out may be NULL when cap is 0); *n receives how
+ * many there are, which may exceed cap. Safe from any thread. Errors:
+ * TR_EINVAL. */
+tr_err tr_nodes(tr_runtime *rt, tr_node_info *out, size_t cap, size_t *n);
+
+/* ------------------------------------------------------------------------ */
 /* Links, monitors, exits                                                    */
 /* ------------------------------------------------------------------------ */
 
