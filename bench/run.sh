@@ -96,7 +96,8 @@ impl_command() {
     local impl=$1 workload=$2
     shift 2
     case "$impl" in
-        troupe | caf)
+        troupe | caf | nng)
+            # nng: the raw nng baseline of the cross-process rows (bench/nng).
             printf '%s\n' "$build/bench/${impl}_$workload" "$@" ;;
         erlang)
             # +S 2: two schedulers for the two cores. +P raises the process
@@ -146,8 +147,16 @@ trap 'rm -rf "$tmp"' EXIT
     echo "META size=$size reps=$reps cores=$(nproc) date=$(date -u +%Y-%m-%dT%H:%MZ)"
     echo "META troupe=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
          "erlang=OTP-$(erl -noshell -eval 'io:format("~s",[erlang:system_info(otp_release)]),halt().')" \
-         "caf=$(dpkg-query -W -f='${Version}' libcaf-dev 2>/dev/null || echo unknown)"
+         "caf=$(dpkg-query -W -f='${Version}' libcaf-dev 2>/dev/null || echo unknown)" \
+         "nng=$(dpkg-query -W -f='${Version}' libnng-dev 2>/dev/null || echo unknown)"
 } >"$results"
+
+# The two-node Erlang rows need epmd; start it once, outside every timed run
+# (each module also starts it if it is missing).
+for row in "${rows[@]}"; do
+    read -r _ workload impls _ <<<"$row"
+    case "$workload,$impls," in x*erlang,*) epmd -daemon; break ;; esac
+done
 
 log "$size size, $reps repetitions, ${#rows[@]} rows; results in $results"
 started=$SECONDS

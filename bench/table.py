@@ -6,7 +6,10 @@ Each line of the file is "META k=v ...", "FAIL k=v ..." or
 [metric2=M2 value2=V2] ... check=ok case=... rep=... peak_rss_kb=...".
 For every row (case) and metric the table shows, per implementation, the
 median over repetitions and [min-max], then troupe's ratio to the better
-peer, oriented so that a ratio above 1 means troupe is better.
+peer runtime, oriented so that a ratio above 1 means troupe is better.
+"nng" is not a peer runtime but the raw transport baseline of the
+cross-process rows: when a run has it, a column "vs nng" gives troupe's
+ratio to it, oriented the same way.
 
 Usage: table.py RESULTS_FILE
 """
@@ -16,6 +19,9 @@ import sys
 # metric -> (label, unit, higher_is_better, scale)
 METRICS = {
     "ns_per_rt": ("round trip", "ns", False, 1.0),
+    "us_per_rt": ("round trip", "us", False, 1.0),
+    "p50_us": ("latency median", "us", False, 1.0),
+    "p99_us": ("latency p99", "us", False, 1.0),
     "msgs_per_s": ("messages/s", "M/s", True, 1e-6),
     "hops_per_s": ("hops/s", "M/s", True, 1e-6),
     "reqs_per_s": ("requests/s", "M/s", True, 1e-6),
@@ -95,18 +101,23 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     meta, rows, order, impls, fails = parse(sys.argv[1])
-    peers = [i for i in impls if i != "troupe"]
+    # nng is a baseline (bench/nng), not a runtime: it has its own column.
+    peers = [i for i in impls if i not in ("troupe", "nng")]
+    has_nng = "nng" in impls
 
     print(f"troupe benchmarks: {meta.get('size', '?')} size, {meta.get('reps', '?')} "
           f"repetitions, {meta.get('cores', '?')} cores, {meta.get('date', '')}")
     print(f"versions: troupe {meta.get('troupe', '?')}, Erlang {meta.get('erlang', '?')} "
-          f"(+S 2), CAF {meta.get('caf', '?')} (2 threads)")
+          f"(+S 2), CAF {meta.get('caf', '?')} (2 threads)"
+          + (f", nng {meta.get('nng', '?')}" if has_nng else ""))
     print("cells: median [min-max] over the repetitions; "
           "ratio = troupe vs the better peer, >1 means troupe is better "
-          "(for higher-is-better metrics troupe/peer, for lower-is-better peer/troupe)")
+          "(for higher-is-better metrics troupe/peer, for lower-is-better peer/troupe)"
+          + ("; vs nng = troupe vs the raw nng baseline, the same way" if has_nng else ""))
     print()
 
-    head = ["row", "size", "metric"] + impls + (["ratio"] if peers else [])
+    head = (["row", "size", "metric"] + impls + (["ratio"] if peers else [])
+            + (["vs nng"] if has_nng else []))
     table = [head]
     for case in order:
         r = rows[case]
@@ -143,6 +154,12 @@ def main():
                     t = medians["troupe"]
                     ratio = t / best if higher else best / t
                     cells.append(f"{ratio:.2f}x")
+                else:
+                    cells.append("-")
+            if has_nng:
+                b, t = medians.get("nng"), medians.get("troupe")
+                if b and t and m != "peak_rss":
+                    cells.append(f"{(t / b if higher else b / t):.2f}x")
                 else:
                     cells.append("-")
             table.append(cells)
