@@ -746,12 +746,11 @@ tr_err tr_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
         return TR_EINVAL;
     if (o->kind == TR_PROCESS)
         return tr__proc_spawn(out, ctx, b, args, o);
-    return tr__spawn_with(out, ctx, b, args, o, NULL, NULL, NULL);
+    return tr__spawn_with(out, ctx, b, args, o, NULL, NULL);
 }
 
 tr_err tr__spawn_with(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
-                      const tr_spawn_opts *o, tr_err (*before_go)(tr_ref ref, void *arg),
-                      void (*undo)(void *arg), void *arg)
+                      const tr_spawn_opts *o, void (*after_go)(tr_ref ref, void *arg), void *arg)
 {
     tr_err err;
 
@@ -776,16 +775,8 @@ tr_err tr__spawn_with(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *a
     struct spawn_go g = {ctx, a, ref, o, {b, args, o->trap_exit, o->link}, init};
     if (o->link)
         tr__links_add(ctx->actor, ref);
-    bool went = false;
-    err = before_go != NULL ? before_go(ref, arg) : TR_OK;
-    if (err == TR_OK) {
-        went = true;
-        err =
-            o->name != NULL ? tr__names_register(rt, o->name, ref, a, spawn_go, &g) : spawn_go(&g);
-    }
+    err = o->name != NULL ? tr__names_register(rt, o->name, ref, a, spawn_go, &g) : spawn_go(&g);
     if (err != TR_OK) {
-        if (went && undo != NULL)
-            undo(arg);
         if (o->link)
             tr__links_remove(ctx->actor, ref);
         /* Nothing saw this incarnation: retire it quietly. */
@@ -796,6 +787,8 @@ tr_err tr__spawn_with(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *a
     } else {
         ctr_add(&ctx->ctr.spawned, 1);
         *out = ref;
+        if (after_go != NULL)
+            after_go(ref, arg); /* its first message is queued: others go after it */
     }
     tr__spawn_done(rt);
     return err;

@@ -492,12 +492,10 @@ void tr__procs_counters(tr_runtime *rt, ctr_set *sum);
  * the stand-in of a process actor on that node stops tracking it. */
 void tr__procs_reply_seen(tr_runtime *rt, uint64_t from_node, uint64_t corr);
 
-/* Spawns like tr_spawn; before_go (may be NULL) runs once the reference is
- * known and before anything can see the actor; undo (may be NULL) runs if
- * the spawn fails after before_go succeeded. */
+/* Spawns like tr_spawn; after_go (may be NULL) runs once the actor is live
+ * and its INIT queued, so whatever it starts reaches the actor after INIT. */
 tr_err tr__spawn_with(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
-                      const tr_spawn_opts *o, tr_err (*before_go)(tr_ref ref, void *arg),
-                      void (*undo)(void *arg), void *arg);
+                      const tr_spawn_opts *o, void (*after_go)(tr_ref ref, void *arg), void *arg);
 /* runtime.c: starts a runtime with a given node id (0 = a random one). */
 tr_err tr__runtime_start_as(tr_runtime **out, const tr_runtime_opts *opts, uint64_t node);
 

@@ -65,7 +65,6 @@ struct child_args {
 /* What the stand-in's init gets. */
 struct proxy_init {
     struct procs *P;
-    int pid;
     uint64_t child_node;
     uint32_t shutdown_ms;
 };
@@ -78,7 +77,6 @@ struct fwd_req {
 
 struct proxy {
     struct procs *P;
-    int pid;
     uint64_t child_node;
     uint32_t shutdown_ms;
     tr_ref remote; /* the child actor, once ready */
@@ -255,7 +253,6 @@ static int proxy_init(tr_ctx *ctx, void *state, const tr_msg *args)
     struct proxy_init pi;
     memcpy(&pi, args->data, sizeof pi);
     s->P = pi.P;
-    s->pid = pi.pid;
     s->child_node = pi.child_node;
     s->shutdown_ms = pi.shutdown_ms;
     proxy_register(s, true);
@@ -265,6 +262,8 @@ static int proxy_init(tr_ctx *ctx, void *state, const tr_msg *args)
 /* The reason a process ended with, from its wait status. */
 static tr_reason status_reason(const struct proxy *s, uint64_t st)
 {
+    if (st & PROC_STATUS_FORKFAIL)
+        return tr_reason_make(TR_EXIT_ERROR, (int32_t)(uint32_t)st, "could not fork the process");
     if (!(st & PROC_STATUS_KNOWN))
         return tr_reason_make(TR_EXIT_NOCONNECTION, 0, "the fork server is gone");
     int status = (int)(uint32_t)st;
@@ -335,7 +334,7 @@ static void ask_stop(tr_ctx *ctx, struct proxy *s, const tr_reason *why)
     s->stopping = true;
     if (s->ready)
         tr__signal(ctx, s->remote, tr_self(ctx), MK_EXIT, MF_SYSTEM, 0, why);
-    tr__procsrv_kill(s->pid, SIGKILL, tr__now_ns() + (uint64_t)s->shutdown_ms * 1000000u);
+    tr__procsrv_kill(tr_self(ctx), SIGKILL, tr__now_ns() + (uint64_t)s->shutdown_ms * 1000000u);
 }
 
 static int proxy_handle(tr_ctx *ctx, void *state, const tr_msg *m)
@@ -365,9 +364,9 @@ static int proxy_handle(tr_ctx *ctx, void *state, const tr_msg *m)
         /* The child actor is gone; its process follows (or is made to). */
         uint64_t wait_ms = why.kind == TR_EXIT_NOCONNECTION ? 0 : PROC_TEARDOWN_MS;
         if (wait_ms == 0)
-            tr__procsrv_kill(s->pid, SIGKILL, 0);
+            tr__procsrv_kill(tr_self(ctx), SIGKILL, 0);
         else
-            tr__procsrv_kill(s->pid, SIGKILL, tr__now_ns() + wait_ms * 1000000u);
+            tr__procsrv_kill(tr_self(ctx), SIGKILL, tr__now_ns() + wait_ms * 1000000u);
         return 0;
     }
     if (m->kind == MK_EXIT) {
@@ -426,9 +425,9 @@ static void proxy_terminate(tr_ctx *ctx, void *state, const tr_reason *why)
     /* Killed (or failed) before its process ended: the process goes too. */
     if (s->ready && why->kind != TR_EXIT_KILLED) {
         tr_exit(ctx, s->remote, why);
-        tr__procsrv_kill(s->pid, SIGKILL, tr__now_ns() + (uint64_t)s->shutdown_ms * 1000000u);
+        tr__procsrv_kill(tr_self(ctx), SIGKILL, tr__now_ns() + (uint64_t)s->shutdown_ms * 1000000u);
     } else {
-        tr__procsrv_kill(s->pid, SIGKILL, 0);
+        tr__procsrv_kill(tr_self(ctx), SIGKILL, 0);
     }
 }
 
@@ -542,32 +541,25 @@ static void child_main(const void *arg, size_t len, int fd)
 /* ---- spawning ------------------------------------------------------------ */
 
 struct proc_go {
+    tr_ctx *ctx; /* the spawner's */
     struct procs *P;
     struct child_args *ca;
     size_t ca_len;
-    tr_msg *pinit;
-    int pid;
 };
 
-static tr_err proc_before_go(tr_ref ref, void *arg)
+/* Forks the child once the stand-in is live with its INIT queued: what the
+ * child sends it arrives after INIT. A fork that fails then ends the
+ * stand-in with the error as its reason. */
+static void proc_after_go(tr_ref ref, void *arg)
 {
     struct proc_go *g = arg;
     g->ca->proxy = ref;
+    int pid;
     tr_err err =
-        tr__procsrv_spawn(g->P, ref, g->ca->child_node, child_main, g->ca, g->ca_len, &g->pid);
-    if (err == TR_OK) {
-        struct proxy_init pi;
-        memcpy(&pi, g->pinit->data, sizeof pi);
-        pi.pid = g->pid;
-        memcpy(g->pinit->data, &pi, sizeof pi);
-    }
-    return err;
-}
-
-static void proc_undo(void *arg)
-{
-    struct proc_go *g = arg;
-    tr__procsrv_kill(g->pid, SIGKILL, 0);
+        tr__procsrv_spawn(g->P, ref, g->ca->child_node, child_main, g->ca, g->ca_len, &pid);
+    if (err != TR_OK)
+        tr__signal(g->ctx, ref, TR_REF_NIL, MK_PROCEXIT, MF_SYSTEM,
+                   PROC_STATUS_FORKFAIL | (uint32_t)err, NULL);
 }
 
 static bool beh_in_image(const tr_behaviour *b)
@@ -634,7 +626,7 @@ tr_err tr__proc_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *a
         ca->args_len = (uint32_t)alen;
         memcpy(ca->args, args->data, alen);
     }
-    struct proxy_init pi = {P, -1, ca->child_node,
+    struct proxy_init pi = {P, ca->child_node,
                             o->shutdown_ms != 0 ? o->shutdown_ms : PROC_SHUTDOWN_MS};
     memcpy(pinit->data, &pi, sizeof pi);
     pinit->len = sizeof pi;
@@ -642,8 +634,8 @@ tr_err tr__proc_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *a
     tr_spawn_opts po = *o;
     po.kind = TR_POOLED;
     po.trap_exit = true;
-    struct proc_go g = {P, ca, ca_len, pinit, -1};
-    err = tr__spawn_with(out, ctx, &tr__proxy_beh, pinit, &po, proc_before_go, proc_undo, &g);
+    struct proc_go g = {ctx, P, ca, ca_len};
+    err = tr__spawn_with(out, ctx, &tr__proxy_beh, pinit, &po, proc_after_go, &g);
     free(ca);
     if (err != TR_OK) {
         tr__msg_release(ctx, pinit);

@@ -43,11 +43,12 @@ tr_err tr__procsrv_spawn(struct procs *P, tr_ref proxy, uint64_t node, forksrv_e
                          const void *arg, size_t len, int *pid);
 /* In a newly forked child: makes the process-wide state usable. */
 void tr__procsrv_child_reset(void);
-/* Sends sig to the child now (at_ns == 0), or SIGKILL at monotonic time
- * at_ns unless it has ended by then. */
-void tr__procsrv_kill(int pid, int sig, uint64_t at_ns);
+/* Sends sig to the child of stand-in proxy now (at_ns == 0), or SIGKILL at
+ * monotonic time at_ns unless it has ended by then. */
+void tr__procsrv_kill(tr_ref proxy, int sig, uint64_t at_ns);
 
 #define PROC_STATUS_KNOWN (1ull << 32)
+#define PROC_STATUS_FORKFAIL (1ull << 33) /* low bits: the tr_err */
 
 /* process.c: the stand-in's request tracking, under P->mu. */
 void tr__proxy_reply_seen(struct proxy *s, uint64_t corr);

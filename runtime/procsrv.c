@@ -288,13 +288,16 @@ tr_err tr__procsrv_spawn(struct procs *P, tr_ref proxy, uint64_t node, forksrv_e
     return err;
 }
 
-void tr__procsrv_kill(int pid, int sig, uint64_t at_ns)
+void tr__procsrv_kill(tr_ref proxy, int sig, uint64_t at_ns)
 {
     pthread_mutex_lock(&g.lock);
-    ptrdiff_t i = kid_find(pid);
+    ptrdiff_t i = -1;
+    for (size_t k = 0; k < g.nkids && i < 0; k++)
+        if (tr_ref_eq(g.kids[k].proxy, proxy))
+            i = (ptrdiff_t)k;
     if (i >= 0 && g.fs != NULL) {
         if (at_ns == 0)
-            tr__forksrv_kill(g.fs, pid, sig);
+            tr__forksrv_kill(g.fs, g.kids[i].pid, sig);
         else if (g.kids[i].kill_at == 0 || at_ns < g.kids[i].kill_at)
             g.kids[i].kill_at = at_ns;
     }
