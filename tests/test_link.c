@@ -135,7 +135,7 @@ int main(void)
     CHECK_OK(tr_runtime_start(&rt, NULL));
     CHECK_ERR(tr_listen(rt, "nonsense://x"), TR_EINVAL);
     CHECK_ERR(tr_listen(rt, NULL), TR_EINVAL);
-    CHECK_ERR(tr_connect(rt, "inproc://nobody-listens", 10, &node), TR_EINVAL); /* no listener */
+    CHECK_ERR(tr_connect(rt, "inproc://nobody-listens", 10, &node), TR_ENOROUTE);
     tr_runtime_free(rt);
     printf("ok\n");
     return 0;

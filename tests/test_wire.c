@@ -111,7 +111,7 @@ static bool hello_eq(const wire_hello *a, const wire_hello *b)
 {
     return a->node_id == b->node_id && text_eq(a->name, a->name_len, b->name, b->name_len) &&
            a->features == b->features && bytes_eq(a->auth, a->auth_len, b->auth, b->auth_len) &&
-           a->incarnation == b->incarnation && text_eq(a->url, a->url_len, b->url, b->url_len);
+           a->session == b->session && text_eq(a->url, a->url_len, b->url, b->url_len);
 }
 
 static bool env_eq(const wire_env *a, const wire_env *b)
