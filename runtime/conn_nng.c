@@ -10,6 +10,8 @@
  */
 #include "conn.h"
 
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
 
@@ -144,6 +146,25 @@ static tr_err tls_config(nng_tls_config **out, const conn_tls *t, nng_tls_mode m
     return TR_OK;
 }
 
+/* True when t's key is the private half of its certificate's public key;
+ * nng would only find out at the first handshake. */
+static bool tls_key_matches(const conn_tls *t)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_pk_context key;
+    mbedtls_x509_crt_init(&crt);
+    mbedtls_pk_init(&key);
+    const char *pw = t->password != NULL ? t->password : "";
+    bool ok =
+        mbedtls_x509_crt_parse(&crt, (const unsigned char *)t->cert, strlen(t->cert) + 1) == 0 &&
+        mbedtls_pk_parse_key(&key, (const unsigned char *)t->key, strlen(t->key) + 1,
+                             (const unsigned char *)pw, strlen(pw)) == 0 &&
+        mbedtls_pk_check_pair(&crt.pk, &key) == 0;
+    mbedtls_pk_free(&key);
+    mbedtls_x509_crt_free(&crt);
+    return ok;
+}
+
 void tr__conn_tls_free(conn_tls *t)
 {
     if (t == NULL)
@@ -179,6 +200,8 @@ tr_err tr__conn_tls_new(conn_tls **out, const tr_tls_opts *o)
         err = TR_ENOMEM;
     /* Parse everything now, so a bad file is reported here and not at the
      * first connection. */
+    if (err == TR_OK && !tls_key_matches(t))
+        err = TR_EINVAL;
     for (int mode = NNG_TLS_MODE_CLIENT; err == TR_OK && mode <= NNG_TLS_MODE_SERVER; mode++) {
         nng_tls_config *cfg;
         err = tls_config(&cfg, t, (nng_tls_mode)mode);

@@ -201,7 +201,7 @@ bool tr__peer_bind(struct lconn *c)
     struct links *L = c->L;
     pthread_mutex_lock(&L->mu);
     struct peer *p = NULL;
-    if (!atomic_load_explicit(&L->closing, memory_order_acquire)) {
+    if (!atomic_load_explicit(&L->leaving, memory_order_acquire)) {
         p = tr__peer_find(L, c->hs_node);
         if (p == NULL)
             p = tr__peer_new(L, c->hs_node,

@@ -168,7 +168,8 @@ struct links {
     pthread_mutex_t tick_mu; /* a leaf lock */
     pthread_cond_t tick_cv;
     bool tick_kick; /* tick_mu */
-    _Atomic bool closing;     /* no new connections; the ticker ends (release/acquire) */
+    _Atomic bool leaving;     /* stopping: no new connections or sessions (release/acquire) */
+    _Atomic bool closing;     /* the ticker ends; everything closes (release/acquire) */
     _Atomic uint32_t byes_out; /* BYEs queued at stop and not yet written */
     bool closed;              /* tr__links_close finished (only the stopping thread) */
 

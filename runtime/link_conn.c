@@ -168,6 +168,14 @@ void tr__lconn_bye(struct lconn *c, struct peer *p, tr_err reason)
 
 /* ---- closing -------------------------------------------------------------- */
 
+/* True when a connection that ends for reason before its handshake
+ * completed was refused (by either side), rather than cut or given up. */
+static bool refusal(tr_err reason)
+{
+    return reason == TR_EAUTH || reason == TR_EBADMSG || reason == TR_EINVAL ||
+           reason == TR_ETIMEDOUT || reason == TR_ENOTSUP || reason == TR_ENOMEM;
+}
+
 void tr__lconn_fail_locked(struct lconn *c, struct peer *p, tr_err reason)
 {
     struct links *L = c->L;
@@ -182,11 +190,13 @@ void tr__lconn_fail_locked(struct lconn *c, struct peer *p, tr_err reason)
     if (c->fail_reason == TR_OK)
         c->fail_reason = reason;
     bool was_up = c->was_up, stop_bye = c->stop_bye;
+    reason = c->fail_reason;
     atomic_store_explicit(&c->dead, true, memory_order_relaxed);
     tr__conn_close(c->io);
     pthread_mutex_unlock(&c->mu);
-    if (!was_up && !atomic_load_explicit(&L->closing, memory_order_acquire))
+    if (!was_up && refusal(reason) && !atomic_load_explicit(&L->closing, memory_order_acquire)) {
         atomic_fetch_add_explicit(&L->refused, 1, memory_order_relaxed);
+    }
     if (stop_bye)
         atomic_fetch_sub_explicit(&L->byes_out, 1, memory_order_release);
     tr__links_kick(L);

@@ -66,7 +66,8 @@ static void tick_peers(struct links *L, uint64_t now)
         uint64_t heard = atomic_load_explicit(&p->last_heard, memory_order_relaxed);
         if (p->up && now > heard && now - heard > L->detect_ns) {
             tell = tr__peer_down(p);
-        } else if (p->up && p->conn != NULL && now - p->last_sent >= L->heartbeat_ns) {
+        } else if (p->up && p->conn != NULL && now > p->last_sent &&
+                   now - p->last_sent >= L->heartbeat_ns) {
             p->hb_due = true;
             p->hb_nonce = now;
             pthread_mutex_lock(&p->conn->mu);
@@ -91,7 +92,8 @@ static void tick_conns(struct links *L, uint64_t now, struct lconn **reap)
         enum lconn_state s = c->state;
         tr_err why = c->fail_reason;
         pthread_mutex_unlock(&c->mu);
-        if (s != LC_DEAD && s != LC_UP && now - c->started > hs_timeout) {
+        /* now was read before links.mu: a connection may be younger. */
+        if (s != LC_DEAD && s != LC_UP && now > c->started && now - c->started > hs_timeout) {
             tr__lconn_fail(c, TR_ETIMEDOUT); /* not bound: no peer lock needed */
             s = LC_DEAD;
             why = TR_ETIMEDOUT;
@@ -124,7 +126,8 @@ static void tick_conns(struct links *L, uint64_t now, struct lconn **reap)
 static uint64_t tick_targets(struct links *L, uint64_t now, uint64_t next)
 {
     for (struct target *t = L->targets; t != NULL; t = t->next) {
-        if (t->dialing || t->conn != NULL || t->dialer == NULL)
+        if (t->dialing || t->conn != NULL || t->dialer == NULL ||
+            atomic_load_explicit(&L->leaving, memory_order_acquire))
             continue;
         struct peer *q = t->node != 0 ? tr__peer_find(L, t->node) : NULL;
         if (q != NULL) {
@@ -186,7 +189,7 @@ static void *link_ticker(void *arg)
 /* Starts the ticker on first use. links.mu held. */
 static tr_err links_start(struct links *L)
 {
-    if (atomic_load_explicit(&L->closing, memory_order_acquire))
+    if (atomic_load_explicit(&L->leaving, memory_order_acquire))
         return TR_ESTOPPED;
     if (L->started)
         return TR_OK;
@@ -202,7 +205,7 @@ static void link_accepted(void *arg, conn *io)
 {
     struct links *L = arg;
     pthread_mutex_lock(&L->mu);
-    bool closing = atomic_load_explicit(&L->closing, memory_order_acquire);
+    bool closing = atomic_load_explicit(&L->leaving, memory_order_acquire);
     if (closing || L->handshaking >= LINK_HANDSHAKES_MAX) {
         pthread_mutex_unlock(&L->mu);
         if (!closing) /* too many at once: refused, and counted */
@@ -221,7 +224,7 @@ static void target_dialled(void *arg, tr_err err, conn *io)
     pthread_mutex_lock(&L->mu);
     t->dialing = false;
     bool usable = err == TR_OK && !t->removed &&
-                  !atomic_load_explicit(&L->closing, memory_order_acquire);
+                  !atomic_load_explicit(&L->leaving, memory_order_acquire);
     if (usable) {
         t->conn = tr__lconn_new(L, io, t);
         io = NULL;
@@ -438,6 +441,7 @@ static void sleep_ms(long ms)
 /* Drain, then BYE to every connected peer. */
 static void links_say_bye(struct links *L)
 {
+    atomic_store_explicit(&L->leaving, true, memory_order_release);
     uint64_t deadline = tr__now_ns() + L->drain_ns;
     while (links_unacked(L) && tr__now_ns() < deadline)
         sleep_ms(1);
@@ -477,6 +481,7 @@ void tr__links_close(tr_runtime *rt)
         links_say_bye(L);
 
     pthread_mutex_lock(&L->mu);
+    atomic_store_explicit(&L->leaving, true, memory_order_release);
     atomic_store_explicit(&L->closing, true, memory_order_release);
     pthread_cond_broadcast(&L->cv);
     struct link_listener *listeners = L->listeners;

@@ -185,9 +185,10 @@ typedef struct tr_counters {
                                    eighth message; a thread actor's count includes the
                                    messages its selective receives passed over) */
     uint64_t live_actors;       /* actors currently alive */
-    uint64_t link_refused;      /* node-link connections that ended before their handshake
-                                   completed: wrong secret or certificate, bad handshake,
-                                   handshake timeout, a connection to itself */
+    uint64_t link_refused;      /* node-link connections refused, by this node or by the
+                                   other: wrong secret or certificate, bad handshake,
+                                   handshake timeout, a connection to itself, too many
+                                   handshakes at once */
     uint64_t bad_frames;        /* node-link frames refused (malformed, oversize length prefix,
                                    out of place); each closes its connection */
 } tr_counters;
