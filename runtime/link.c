@@ -394,6 +394,13 @@ bool tr__link_known(tr_runtime *rt, uint64_t node)
     return up;
 }
 
+void tr__peer_fill_ack(struct peer *p, struct lconn *c)
+{
+    if (p->ack_due && tr__wire_encode_ack(&p->cbuf, p->recv_seq, p->L->max_frame) == TR_OK &&
+        tr__lconn_put_frame(c, &p->cbuf))
+        p->ack_due = false;
+}
+
 void tr__peer_fill(struct peer *p, struct lconn *c)
 {
     size_t max = p->L->max_frame;
@@ -403,9 +410,7 @@ void tr__peer_fill(struct peer *p, struct lconn *c)
     if (p->hb_due && tr__wire_encode_heartbeat(&p->cbuf, p->hb_nonce, false, max) == TR_OK &&
         tr__lconn_put_frame(c, &p->cbuf))
         p->hb_due = false;
-    if (p->ack_due && tr__wire_encode_ack(&p->cbuf, p->recv_seq, max) == TR_OK &&
-        tr__lconn_put_frame(c, &p->cbuf))
-        p->ack_due = false;
+    tr__peer_fill_ack(p, c);
     for (;;) {
         if (p->next_send == NULL) {
             peer_close_frame(p);
@@ -486,12 +491,13 @@ static bool peer_data(struct peer *p, struct lconn *c, const wire_frame *f)
 {
     pthread_mutex_lock(&p->rx_mu);
     pthread_mutex_lock(&p->mu);
-    bool current = p->conn == c;
+    bool current = p->conn == c && !p->closing;
     uint64_t recv = p->recv_seq;
     pthread_mutex_unlock(&p->mu);
     if (!current) {
         /* c was replaced or the peer declared down: its frames no longer
-         * count (the session moved on). */
+         * count (the session moved on). Or we said BYE: the peer counts
+         * what we did not acknowledge as lost, so it is not delivered. */
         pthread_mutex_unlock(&p->rx_mu);
         return true;
     }

@@ -35,6 +35,7 @@
 #define LINK_HANDSHAKES_MAX 256     /* connections in their handshake at once */
 #define LINK_BACKOFF_MIN_NS 10000000ull /* first redial after a loss: 10 ms */
 #define LINK_BACKOFF_MAX_NS 1000000000ull
+#define LINK_WRITE_GRACE_NS 200000000ull /* reading goes on this long after a send failed */
 
 /* A DATA frame kept until the peer acknowledges its last envelope. It owns
  * the storage its builder wrote it into (a wire_buf's, taken over). */
@@ -89,6 +90,7 @@ struct lconn {
     uint8_t *wbuf;          /* the send in flight (mu) */
     size_t wcap, wlen, woff;
     bool sending;
+    uint64_t write_failed_at; /* monotonic ns when a send failed; 0 = none (mu) */
     uint8_t *pend; /* framed frames waiting to go before anything else (mu) */
     size_t pend_len, pend_cap;
     bool bye_queued; /* nothing more after what is pending, then close (mu) */
@@ -193,6 +195,8 @@ bool tr__peer_frame(struct lconn *c, const wire_frame *f);
 /* Adds to c's send what its peer has to say: acks, heartbeats, data frames.
  * p->mu and c->mu held. */
 void tr__peer_fill(struct peer *p, struct lconn *c);
+/* Adds only the ack, if one is due (before a BYE). Same locks. */
+void tr__peer_fill_ack(struct peer *p, struct lconn *c);
 /* Declares p down (rx_mu and mu held): its session ends. Returns the local
  * actors to tell, for tr__peer_tell (rx_mu still held). */
 idmap tr__peer_down(struct peer *p);

@@ -79,9 +79,13 @@ bool tr__lconn_queue(struct lconn *c, const wire_buf *b)
 
 void tr__lconn_pump(struct lconn *c, struct peer *p)
 {
-    if (c->sending || c->state == LC_DEAD)
+    if (c->sending || c->state == LC_DEAD || c->write_failed_at != 0)
         return;
     c->wlen = c->woff = 0;
+    /* The last ACK goes before a BYE: what the peer sent us and we
+     * delivered must not count as lost on its side. */
+    if (c->bye_queued && c->state == LC_UP && p != NULL)
+        tr__peer_fill_ack(p, c);
     if (c->pend_len != 0 && tr__lconn_put(c, c->pend, c->pend_len))
         c->pend_len = 0;
     if (!c->bye_queued && c->state == LC_UP && p != NULL)
@@ -122,11 +126,21 @@ static void lconn_unlock(struct lconn *c, struct peer *p)
 static void lconn_on_sent(void *arg, tr_err err, size_t n)
 {
     struct lconn *c = arg;
+    struct peer *p = lconn_lock(c);
     if (err != TR_OK) {
-        tr__lconn_fail(c, err);
+        /* Writing failed, typically because the peer closed. What it sent
+         * before (its last ACK, its BYE) may still wait to be read: the
+         * reader ends the connection at the end of the stream, or the
+         * ticker does after a grace period. */
+        c->sending = false;
+        if (c->write_failed_at == 0)
+            c->write_failed_at = tr__now_ns();
+        if (c->fail_reason == TR_OK)
+            c->fail_reason = err;
+        lconn_unlock(c, p);
+        tr__links_kick(c->L);
         return;
     }
-    struct peer *p = lconn_lock(c);
     c->woff += n;
     if (c->woff < c->wlen && c->state != LC_DEAD) {
         tr__conn_send(c->io, c->wbuf + c->woff, c->wlen - c->woff);

@@ -91,7 +91,13 @@ static void tick_conns(struct links *L, uint64_t now, struct lconn **reap)
         pthread_mutex_lock(&c->mu);
         enum lconn_state s = c->state;
         tr_err why = c->fail_reason;
+        uint64_t write_failed = c->write_failed_at;
         pthread_mutex_unlock(&c->mu);
+        if (s != LC_DEAD && write_failed != 0 && now > write_failed &&
+            now - write_failed > LINK_WRITE_GRACE_NS) {
+            tr__lconn_fail(c, why);
+            s = LC_DEAD;
+        }
         /* now was read before links.mu: a connection may be younger. */
         if (s != LC_DEAD && s != LC_UP && now > c->started && now - c->started > hs_timeout) {
             tr__lconn_fail(c, TR_ETIMEDOUT); /* not bound: no peer lock needed */
@@ -448,6 +454,9 @@ static void links_say_bye(struct links *L)
     pthread_mutex_lock(&L->mu);
     for (struct peer *p = atomic_load_explicit(&L->peers, memory_order_acquire); p != NULL;
          p = p->next) {
+        /* rx_mu: no delivery is half done, so the ack sent before the BYE
+         * covers everything delivered, and nothing is delivered after. */
+        pthread_mutex_lock(&p->rx_mu);
         pthread_mutex_lock(&p->mu);
         struct lconn *c = p->conn;
         if (c != NULL) {
@@ -461,6 +470,7 @@ static void links_say_bye(struct links *L)
             pthread_mutex_unlock(&c->mu);
         }
         pthread_mutex_unlock(&p->mu);
+        pthread_mutex_unlock(&p->rx_mu);
     }
     pthread_mutex_unlock(&L->mu);
     /* acquire: pairs with the release decrement when a BYE was written. */
