@@ -204,8 +204,7 @@ bool tr__peer_bind(struct lconn *c)
     if (!atomic_load_explicit(&L->leaving, memory_order_acquire)) {
         p = tr__peer_find(L, c->hs_node);
         if (p == NULL)
-            p = tr__peer_new(L, c->hs_node,
-                             c->dialled ? tr__auth_random64() : c->hs_my_session);
+            p = tr__peer_new(L, c->hs_node, c->dialled ? L->fresh_session : c->hs_my_session);
     }
     if (p == NULL) {
         pthread_mutex_unlock(&L->mu);
@@ -350,11 +349,12 @@ tr_err tr__link_send(tr_ctx *ctx, tr_ref to, tr_msg *m)
     tr_err err = TR_OK;
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!p->open_active) {
+            /* The frame carries our ack too, but it may wait behind others:
+             * an ACK still due goes out on its own, first. */
             err = tr__wire_data_begin(&p->open, &p->obuf, p->next_seq, p->recv_seq, L->max_frame);
             if (err != TR_OK)
                 break;
             p->open_active = true;
-            p->ack_due = false; /* the frame carries our ack */
         }
         err = tr__wire_data_add(&p->open, &e);
         if (err != TR_ETOOBIG || p->open.count == 0)

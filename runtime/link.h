@@ -160,6 +160,8 @@ struct links {
     uint32_t handshaking;        /* connections not yet up (mu) */
     char url[WIRE_URL_MAX + 1];  /* first listen URL, or "-" (mu) */
     conn_tls *tls;               /* mu */
+    uint64_t fresh_session;      /* ours toward a node we never had a session with (immutable):
+                                    the same in every handshake until one completes */
     char *secret;                /* immutable; NULL = none */
     size_t secret_len;
     size_t max_frame;

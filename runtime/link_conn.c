@@ -326,7 +326,10 @@ static bool hs_hello(struct lconn *c, const wire_hello *h)
         session = p->my_session;
         pthread_mutex_unlock(&p->mu);
     }
-    c->hs_my_session = session != 0 ? session : tr__auth_random64();
+    /* A node we never had a session with gets the same fresh one in
+     * every handshake: should this one die after WELCOME, the dialler
+     * (which has bound already) must not see our session change. */
+    c->hs_my_session = session != 0 ? session : L->fresh_session;
 
     uint8_t auth[WIRE_NONCE_LEN + WIRE_PROOF_LEN];
     size_t auth_len = WIRE_NONCE_LEN;

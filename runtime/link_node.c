@@ -18,6 +18,8 @@
  */
 #include "link.h"
 
+#include "auth.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,6 +411,7 @@ tr_err tr__links_init(tr_runtime *rt, const tr_runtime_opts *o)
         memcpy(L->secret, o->secret, L->secret_len + 1);
     }
     L->rt = rt;
+    L->fresh_session = tr__auth_random64();
     pthread_mutex_init(&L->mu, NULL);
     cond_init_monotonic(&L->cv);
     pthread_mutex_init(&L->tick_mu, NULL);
@@ -533,6 +536,17 @@ void tr__links_close(tr_runtime *rt)
         struct lconn *c = conns;
         conns = c->next;
         tr__lconn_free(c);
+    }
+    /* Sessions end with the node: what peers did not acknowledge (the
+     * drain ran out of time, or a peer was unreachable) is a dead letter. */
+    for (struct peer *p = atomic_load_explicit(&L->peers, memory_order_acquire); p != NULL;
+         p = p->next) {
+        pthread_mutex_lock(&p->rx_mu);
+        pthread_mutex_lock(&p->mu);
+        idmap tell = tr__peer_down(p);
+        pthread_mutex_unlock(&p->mu);
+        idmap_free(&tell); /* the local actors are gone */
+        pthread_mutex_unlock(&p->rx_mu);
     }
     L->closed = true;
 }

@@ -8,9 +8,12 @@
 
 #include "check.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* The four transports a link runs over. */
@@ -18,12 +21,26 @@ enum test_transport { T_INPROC, T_IPC, T_TCP, T_TLS, T_COUNT };
 
 static const char *const test_transport_names[T_COUNT] = {"inproc", "ipc", "tcp", "tls+tcp"};
 
+/* A TCP port on 127.0.0.1 that is free now (the kernel picks it). */
+static inline int test_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    socklen_t len = sizeof sa;
+    CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
 /* A distinct listen URL for transport t: which tells endpoints of one test
- * apart (0, 1, 2, ...). TCP ports come from the process id. */
+ * apart (0, 1, 2, ...). TCP ports are free ones, chosen afresh each call. */
 static inline void test_url(char *out, size_t n, enum test_transport t, int which)
 {
     int pid = (int)getpid();
-    int port = 20000 + (pid * 7 + which) % 40000;
     switch (t) {
     case T_INPROC:
         snprintf(out, n, "inproc://troupe-test-%d-%d", pid, which);
@@ -32,10 +49,10 @@ static inline void test_url(char *out, size_t n, enum test_transport t, int whic
         snprintf(out, n, "ipc:///tmp/troupe-test-%d-%d.sock", pid, which);
         break;
     case T_TCP:
-        snprintf(out, n, "tcp://127.0.0.1:%d", port);
+        snprintf(out, n, "tcp://127.0.0.1:%d", test_free_port());
         break;
     default:
-        snprintf(out, n, "tls+tcp://127.0.0.1:%d", port);
+        snprintf(out, n, "tls+tcp://127.0.0.1:%d", test_free_port());
         break;
     }
 }
