@@ -49,7 +49,10 @@ static inline void tr__conn_start(conn *c, conn_done_fn on_sent, conn_done_fn on
     c->arg = arg;
 }
 
-static inline void tr__conn_send(conn *c, const void *buf, size_t len) { c->ops->send(c, buf, len); }
+static inline void tr__conn_send(conn *c, const void *buf, size_t len)
+{
+    c->ops->send(c, buf, len);
+}
 static inline void tr__conn_recv(conn *c, void *buf, size_t cap) { c->ops->recv(c, buf, cap); }
 static inline void tr__conn_close(conn *c) { c->ops->close(c); }
 /* Closes (if not yet) and frees c. Blocks until no completion of c runs;

@@ -47,10 +47,10 @@ typedef struct inproc_end {
 
 typedef struct inproc_pipe {
     pthread_mutex_t mu;
-    byteq q[2];             /* q[i]: bytes on their way to end i */
-    bool closed[2];         /* end i was closed */
-    inproc_end *end[2];     /* NULL once that end is being freed */
-    int ends;               /* ends not yet freed */
+    byteq q[2];                       /* q[i]: bytes on their way to end i */
+    bool closed[2];                   /* end i was closed */
+    inproc_end *end[2];               /* NULL once that end is being freed */
+    int ends;                         /* ends not yet freed */
     struct inproc_pipe *next_pending; /* the listener's queue (inproc_mu) */
 } inproc_pipe;
 

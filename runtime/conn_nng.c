@@ -193,10 +193,9 @@ tr_err tr__conn_tls_new(conn_tls **out, const tr_tls_opts *o)
         err = pem_read(&t->key, o->key_file);
     if (err == TR_OK && o->ca_file != NULL)
         err = pem_read(&t->ca, o->ca_file);
-    if (err == TR_OK && ((o->key_password != NULL &&
-                          (t->password = str_dup(o->key_password)) == NULL) ||
-                         (o->server_name != NULL &&
-                          (t->server_name = str_dup(o->server_name)) == NULL)))
+    if (err == TR_OK &&
+        ((o->key_password != NULL && (t->password = str_dup(o->key_password)) == NULL) ||
+         (o->server_name != NULL && (t->server_name = str_dup(o->server_name)) == NULL)))
         err = TR_ENOMEM;
     /* Parse everything now, so a bad file is reported here and not at the
      * first connection. */

@@ -219,8 +219,7 @@ bool tr__peer_bind(struct lconn *c)
         /* Our session changed since WELCOME named it: the dialler would
          * not know to reset. Let it dial again. */
         refuse = TR_ECANCELED;
-    } else if (old != NULL && old->dialled != c->dialled &&
-               dialler_of(old, p) < dialler_of(c, p)) {
+    } else if (old != NULL && old->dialled != c->dialled && dialler_of(old, p) < dialler_of(c, p)) {
         /* Both nodes dialled each other: both keep the connection the
          * node with the smaller id dialled. */
         refuse = TR_EEXIST;

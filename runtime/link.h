@@ -30,9 +30,9 @@
 #include "internal.h"
 #include "wire.h"
 
-#define LINK_WBUF_MAX (256u << 10)  /* bytes gathered into one send */
-#define LINK_RBUF_MIN (64u << 10)   /* a connection's first receive buffer */
-#define LINK_HANDSHAKES_MAX 256     /* connections in their handshake at once */
+#define LINK_WBUF_MAX (256u << 10)      /* bytes gathered into one send */
+#define LINK_RBUF_MIN (64u << 10)       /* a connection's first receive buffer */
+#define LINK_HANDSHAKES_MAX 256         /* connections in their handshake at once */
 #define LINK_BACKOFF_MIN_NS 10000000ull /* first redial after a loss: 10 ms */
 #define LINK_BACKOFF_MAX_NS 1000000000ull
 #define LINK_WRITE_GRACE_NS 200000000ull /* reading goes on this long after a send failed */
@@ -73,7 +73,7 @@ struct lconn {
 
     /* Handshake results; written by the receive completion only. */
     uint8_t nonce_dialler[WIRE_NONCE_LEN], nonce_listener[WIRE_NONCE_LEN];
-    uint64_t hs_node;         /* the peer's node id */
+    uint64_t hs_node; /* the peer's node id */
     char hs_name[WIRE_NAME_MAX + 1];
     uint64_t hs_peer_session; /* the peer's session toward us */
     uint64_t hs_my_session;   /* the session we named (listener: in WELCOME) */
@@ -91,7 +91,7 @@ struct lconn {
     size_t wcap, wlen, woff;
     bool sending;
     uint64_t write_failed_at; /* monotonic ns when a send failed; 0 = none (mu) */
-    uint8_t *pend; /* framed frames waiting to go before anything else (mu) */
+    uint8_t *pend;            /* framed frames waiting to go before anything else (mu) */
     size_t pend_len, pend_cap;
     bool bye_queued; /* nothing more after what is pending, then close (mu) */
     bool stop_bye;   /* that BYE says the node stops (counted in links.byes_out) (mu) */
@@ -107,11 +107,11 @@ struct peer {
 
     pthread_mutex_t mu; /* everything below */
     char name[WIRE_NAME_MAX + 1];
-    struct lconn *conn;    /* the bound connection, if any */
-    bool up;               /* a session is live: sends accepted, links across hold */
-    bool closing;          /* BYE queued: no more data frames */
-    uint64_t my_session;   /* ours toward it; new after we declare it down */
-    uint64_t peer_session; /* its own toward us, as last seen; 0 = none */
+    struct lconn *conn;          /* the bound connection, if any */
+    bool up;                     /* a session is live: sends accepted, links across hold */
+    bool closing;                /* BYE queued: no more data frames */
+    uint64_t my_session;         /* ours toward it; new after we declare it down */
+    uint64_t peer_session;       /* its own toward us, as last seen; 0 = none */
     _Atomic uint64_t last_heard; /* monotonic ns of the last frame from it (relaxed) */
     uint64_t last_sent;          /* monotonic ns of our last send to it */
     wire_buf obuf;               /* the open DATA frame */
@@ -133,15 +133,15 @@ struct target {
     struct links *L;     /* immutable */
     char url[WIRE_URL_MAX + 1];
     conn_dialer *dialer;
-    bool dialing;          /* an attempt is in flight */
-    bool removed;          /* given up (tr_connect timed out); freed by whoever removed it */
-    bool ever_up;          /* reached a node once: it stays and redials */
-    uint32_t waiters;      /* tr_connect calls waiting on it */
-    struct lconn *conn;    /* its connection, handshaking or up; NULL between */
-    uint64_t node;         /* the node it reached last */
-    uint64_t redial_at;    /* monotonic ns of the next attempt */
-    uint64_t backoff_ns;   /* pause after the next failure */
-    tr_err last_err;       /* why the last attempt failed */
+    bool dialing;        /* an attempt is in flight */
+    bool removed;        /* given up (tr_connect timed out); freed by whoever removed it */
+    bool ever_up;        /* reached a node once: it stays and redials */
+    uint32_t waiters;    /* tr_connect calls waiting on it */
+    struct lconn *conn;  /* its connection, handshaking or up; NULL between */
+    uint64_t node;       /* the node it reached last */
+    uint64_t redial_at;  /* monotonic ns of the next attempt */
+    uint64_t backoff_ns; /* pause after the next failure */
+    tr_err last_err;     /* why the last attempt failed */
 };
 
 struct link_listener {
@@ -152,17 +152,17 @@ struct link_listener {
 struct links {
     tr_runtime *rt;
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* a handshake completed (tr_connect waits; links.mu) */
+    pthread_cond_t cv;            /* a handshake completed (tr_connect waits; links.mu) */
     _Atomic(struct peer *) peers; /* prepend-only (release store under mu; acquire loads) */
     struct target *targets;
     struct lconn *conns;
     struct link_listener *listeners;
-    uint32_t handshaking;        /* connections not yet up (mu) */
-    char url[WIRE_URL_MAX + 1];  /* first listen URL, or "-" (mu) */
-    conn_tls *tls;               /* mu */
-    uint64_t fresh_session;      /* ours toward a node we never had a session with (immutable):
-                                    the same in every handshake until one completes */
-    char *secret;                /* immutable; NULL = none */
+    uint32_t handshaking;       /* connections not yet up (mu) */
+    char url[WIRE_URL_MAX + 1]; /* first listen URL, or "-" (mu) */
+    conn_tls *tls;              /* mu */
+    uint64_t fresh_session;     /* ours toward a node we never had a session with (immutable):
+                                   the same in every handshake until one completes */
+    char *secret;               /* immutable; NULL = none */
     size_t secret_len;
     size_t max_frame;
     uint64_t detect_ns, heartbeat_ns, drain_ns; /* immutable */
@@ -171,11 +171,11 @@ struct links {
     pthread_t ticker;
     pthread_mutex_t tick_mu; /* a leaf lock */
     pthread_cond_t tick_cv;
-    bool tick_kick; /* tick_mu */
-    _Atomic bool leaving;     /* stopping: no new connections or sessions (release/acquire) */
-    _Atomic bool closing;     /* the ticker ends; everything closes (release/acquire) */
+    bool tick_kick;            /* tick_mu */
+    _Atomic bool leaving;      /* stopping: no new connections or sessions (release/acquire) */
+    _Atomic bool closing;      /* the ticker ends; everything closes (release/acquire) */
     _Atomic uint32_t byes_out; /* BYEs queued at stop and not yet written */
-    bool closed;              /* tr__links_close finished (only the stopping thread) */
+    bool closed;               /* tr__links_close finished (only the stopping thread) */
 
     _Atomic uint64_t refused, bad_frames, dead_letters; /* atomic adds from any thread */
 };

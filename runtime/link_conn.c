@@ -260,8 +260,8 @@ static bool secret_proof(struct lconn *c, enum auth_role role, uint64_t session,
     struct links *L = c->L;
     uint64_t dialler = c->dialled ? L->rt->node : c->hs_node;
     uint64_t listener = c->dialled ? c->hs_node : L->rt->node;
-    return tr__auth_proof(out, L->secret, L->secret_len, role, c->nonce_dialler,
-                          c->nonce_listener, dialler, listener, session) == TR_OK;
+    return tr__auth_proof(out, L->secret, L->secret_len, role, c->nonce_dialler, c->nonce_listener,
+                          dialler, listener, session) == TR_OK;
 }
 
 /* True when proof (proof_len bytes) is what role must send, given this
@@ -299,8 +299,8 @@ static tr_err hello_encode(struct lconn *c, wire_buf *b, uint32_t kind, const ui
     pthread_mutex_lock(&L->mu);
     memcpy(url, L->url, sizeof url);
     pthread_mutex_unlock(&L->mu);
-    wire_hello h = {rt->node, rt->name, strlen(rt->name), 0, auth, auth_len, session, url,
-                    strlen(url)};
+    wire_hello h = {rt->node, rt->name, strlen(rt->name), 0, auth, auth_len,
+                    session,  url,      strlen(url)};
     return tr__wire_encode_hello(b, kind, &h, L->max_frame);
 }
 
@@ -501,8 +501,8 @@ struct lconn *tr__lconn_new(struct links *L, conn *io, struct target *t)
         tr__auth_random(c->nonce_dialler, WIRE_NONCE_LEN);
         tr_runtime *rt = L->rt;
         /* links.mu is held: read the URL directly. */
-        wire_hello h = {rt->node, rt->name,     strlen(rt->name), 0, c->nonce_dialler,
-                        WIRE_NONCE_LEN, 0, L->url, strlen(L->url)};
+        wire_hello h = {rt->node, rt->name, strlen(rt->name), 0, c->nonce_dialler, WIRE_NONCE_LEN,
+                        0,        L->url,   strlen(L->url)};
         wire_buf b;
         tr__wire_buf_init(&b);
         pthread_mutex_lock(&c->mu);

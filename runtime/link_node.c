@@ -87,7 +87,8 @@ static void tick_peers(struct links *L, uint64_t now)
  * their targets. links.mu held. */
 static void tick_conns(struct links *L, uint64_t now, struct lconn **reap)
 {
-    uint64_t hs_timeout = L->detect_ns > LINK_HANDSHAKE_MIN_NS ? L->detect_ns : LINK_HANDSHAKE_MIN_NS;
+    uint64_t hs_timeout =
+        L->detect_ns > LINK_HANDSHAKE_MIN_NS ? L->detect_ns : LINK_HANDSHAKE_MIN_NS;
     for (struct lconn **pp = &L->conns; *pp != NULL;) {
         struct lconn *c = *pp;
         pthread_mutex_lock(&c->mu);
@@ -231,8 +232,8 @@ static void target_dialled(void *arg, tr_err err, conn *io)
     struct links *L = t->L;
     pthread_mutex_lock(&L->mu);
     t->dialing = false;
-    bool usable = err == TR_OK && !t->removed &&
-                  !atomic_load_explicit(&L->leaving, memory_order_acquire);
+    bool usable =
+        err == TR_OK && !t->removed && !atomic_load_explicit(&L->leaving, memory_order_acquire);
     if (usable) {
         t->conn = tr__lconn_new(L, io, t);
         io = NULL;
@@ -298,7 +299,10 @@ static bool target_up(const struct target *t)
 }
 
 /* Errors after which dialling again is pointless until something changes. */
-static bool final_err(tr_err err) { return err == TR_EAUTH || err == TR_EBADMSG || err == TR_EINVAL; }
+static bool final_err(tr_err err)
+{
+    return err == TR_EAUTH || err == TR_EBADMSG || err == TR_EINVAL;
+}
 
 tr_err tr_connect(tr_runtime *rt, const char *url, uint32_t timeout_ms, uint64_t *node)
 {
@@ -320,7 +324,8 @@ tr_err tr_connect(tr_runtime *rt, const char *url, uint32_t timeout_ms, uint64_t
         t = t->next;
     if (t == NULL) {
         t = calloc(1, sizeof *t);
-        err = t == NULL ? TR_ENOMEM : tr__conn_dialer_new(&t->dialer, url, L->tls, target_dialled, t);
+        err =
+            t == NULL ? TR_ENOMEM : tr__conn_dialer_new(&t->dialer, url, L->tls, target_dialled, t);
         if (err != TR_OK) {
             pthread_mutex_unlock(&L->mu);
             free(t);
@@ -348,8 +353,8 @@ tr_err tr_connect(tr_runtime *rt, const char *url, uint32_t timeout_ms, uint64_t
         err = TR_OK;
     } else {
         err = atomic_load_explicit(&L->closing, memory_order_acquire) ? TR_ESTOPPED
-              : t->last_err != TR_OK                                   ? t->last_err
-                                                                       : TR_ETIMEDOUT;
+              : t->last_err != TR_OK                                  ? t->last_err
+                                                                      : TR_ETIMEDOUT;
         if (!t->ever_up && t->waiters == 0) {
             /* Nobody wants it any more: stop dialling. */
             for (struct target **pp = &L->targets; *pp != NULL; pp = &(*pp)->next) {

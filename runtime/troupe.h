@@ -112,12 +112,12 @@ typedef struct tr_msg tr_msg;         /* one message: tag + msgpack payload + en
 /* ------------------------------------------------------------------------ */
 
 typedef struct tr_runtime_opts {
-    uint32_t workers;      /* worker threads; 0 = number of online cores */
-    const char *node_name; /* copied; NULL = "troupe" */
-    uint32_t batch;        /* most messages a pooled actor handles per turn; 0 = 4096. A turn
-                              also ends after 1024 sends or ~200 us, whichever is first */
-    uint32_t spin_us;      /* how long an idle worker spins before parking; 0 = 50 */
-    uint32_t max_frame;    /* largest frame a node link sends or accepts; 0 = 4 MiB */
+    uint32_t workers;        /* worker threads; 0 = number of online cores */
+    const char *node_name;   /* copied; NULL = "troupe" */
+    uint32_t batch;          /* most messages a pooled actor handles per turn; 0 = 4096. A turn
+                                also ends after 1024 sends or ~200 us, whichever is first */
+    uint32_t spin_us;        /* how long an idle worker spins before parking; 0 = 50 */
+    uint32_t max_frame;      /* largest frame a node link sends or accepts; 0 = 4 MiB */
     uint32_t link_detect_ms; /* silence after which a linked node is declared down; 0 = 2000 */
     uint32_t link_drain_ms;  /* stop waits this long at most for peers to acknowledge what
                                 was sent to them; 0 = 1000 */
@@ -125,8 +125,8 @@ typedef struct tr_runtime_opts {
                                 (copied; NULL = none, and peers must have none either) */
 } tr_runtime_opts;
 
-#define TR_RUNTIME_OPTS_INIT          \
-    {                                 \
+#define TR_RUNTIME_OPTS_INIT         \
+    {                                \
         0, NULL, 0, 0, 0, 0, 0, NULL \
     }
 
@@ -640,8 +640,8 @@ typedef struct tr_tls_opts {
     tr_tls_auth auth;         /* how peers' certificates are checked, both directions */
 } tr_tls_opts;
 
-#define TR_TLS_OPTS_INIT                                 \
-    {                                                    \
+#define TR_TLS_OPTS_INIT                                   \
+    {                                                      \
         NULL, NULL, NULL, NULL, NULL, TR_TLS_AUTH_REQUIRED \
     }
 

@@ -265,8 +265,8 @@ tr_err tr__wire_encode_hello(wire_buf *b, uint32_t kind, const wire_hello *h, si
         return TR_EINVAL;
     }
     size = 1 + 1 + 1 + wire_uint_size(h->node_id) + wire_str_size(h->name_len) +
-           wire_uint_size(h->features) + wire_bin_size(h->auth_len) +
-           wire_uint_size(h->session) + wire_str_size(h->url_len);
+           wire_uint_size(h->features) + wire_bin_size(h->auth_len) + wire_uint_size(h->session) +
+           wire_str_size(h->url_len);
     if ((err = wire_buf_start(b, size, max_frame)) != TR_OK)
         return err;
     msgpack_packer_init(&pk, b, wire_buf_write);

@@ -37,8 +37,7 @@ static bool fuzz_hello_eq(const wire_hello *a, const wire_hello *b)
 {
     return a->node_id == b->node_id && fuzz_bytes_eq(a->name, a->name_len, b->name, b->name_len) &&
            a->features == b->features &&
-           fuzz_bytes_eq(a->auth, a->auth_len, b->auth, b->auth_len) &&
-           a->session == b->session &&
+           fuzz_bytes_eq(a->auth, a->auth_len, b->auth, b->auth_len) && a->session == b->session &&
            fuzz_bytes_eq(a->url, a->url_len, b->url, b->url_len);
 }
 

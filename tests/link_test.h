@@ -17,7 +17,13 @@
 #include <unistd.h>
 
 /* The four transports a link runs over. */
-enum test_transport { T_INPROC, T_IPC, T_TCP, T_TLS, T_COUNT };
+enum test_transport {
+    T_INPROC,
+    T_IPC,
+    T_TCP,
+    T_TLS,
+    T_COUNT
+};
 
 static const char *const test_transport_names[T_COUNT] = {"inproc", "ipc", "tcp", "tls+tcp"};
 

@@ -246,8 +246,8 @@ static void check_raw(void)
     hostile("zero length prefix", rb, port, false, send_zero_prefix, url, echo);
     hostile("garbage bytes", rb, port, false, send_garbage, url, echo);
     hostile("a frame out of place in the handshake", rb, port, false, send_ack_first, url, echo);
-    hostile("length prefix over max_frame after the handshake", rb, port, true,
-            send_over_max_frame, url, echo);
+    hostile("length prefix over max_frame after the handshake", rb, port, true, send_over_max_frame,
+            url, echo);
     hostile("an acknowledgement of nothing sent", rb, port, true, send_ack_of_nothing, url, echo);
 
     /* A connection that says nothing is closed at the handshake timeout,

@@ -52,7 +52,7 @@ static void counter_terminate(tr_ctx *ctx, void *state, const tr_reason *why)
     tr_send_int(ctx, c->report, "final", c->next);
 }
 
-static const tr_behaviour counter_b = {"counter",      sizeof(counter),  counter_init,
+static const tr_behaviour counter_b = {"counter",      sizeof(counter),   counter_init,
                                        counter_handle, counter_terminate, NULL};
 
 typedef struct stopper {

@@ -498,7 +498,8 @@ static void test_framing(void)
         const split_vector *v = &split_vectors[i];
         size_t len, flen = 99;
         uint8_t *bytes = from_hex(v->hex, &len);
-        tr_err err = tr__wire_split(bytes, len, v->max_frame ? v->max_frame : TEST_MAX_FRAME, &flen);
+        tr_err err =
+            tr__wire_split(bytes, len, v->max_frame ? v->max_frame : TEST_MAX_FRAME, &flen);
         if (err != v->want || flen != v->frame_len)
             TEST_FAIL("framing vector %s: %s with length %zu, expected %s with %zu", v->name,
                       tr_err_name(err), flen, tr_err_name(v->want), v->frame_len);
