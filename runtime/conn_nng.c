@@ -337,6 +337,9 @@ tr_err tr__conn_nng_listen(conn_listener **out, const char *url, const conn_tls 
             nng_tls_config_free(cfg);
         }
     }
+    /* Small frames must not wait for Nagle's algorithm (nng's SP transports
+     * set this themselves; its streams default to off). Not for ipc://. */
+    nng_stream_listener_set_bool(l->l, NNG_OPT_TCP_NODELAY, true);
     if (err == TR_OK)
         err = nng_err(nng_aio_alloc(&l->aio, nl_accept_done, l));
     if (err == TR_OK && (err = nng_err(nng_stream_listener_listen(l->l))) != TR_OK)
@@ -400,6 +403,7 @@ tr_err tr__conn_nng_dialer_new(conn_dialer **out, const char *url, const conn_tl
             nng_tls_config_free(cfg);
         }
     }
+    nng_stream_dialer_set_bool(d->d, NNG_OPT_TCP_NODELAY, true); /* as for listeners */
     if (err == TR_OK)
         err = nng_err(nng_aio_alloc(&d->aio, nd_dial_done, d));
     if (err != TR_OK) {

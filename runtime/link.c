@@ -164,7 +164,7 @@ static idmap peer_reset(struct peer *p)
     return touched;
 }
 
-idmap tr__peer_down(struct peer *p)
+idmap tr__peer_down(struct peer *p, tr_err why)
 {
     idmap touched = peer_reset(p);
     p->up = false;
@@ -173,7 +173,7 @@ idmap tr__peer_down(struct peer *p)
     /* A new session of ours: when the peer is back, it resets too. */
     p->my_session = tr__auth_random64();
     if (p->conn != NULL)
-        tr__lconn_fail_locked(p->conn, p, TR_ETIMEDOUT);
+        tr__lconn_fail_locked(p->conn, p, why);
     return touched;
 }
 
@@ -564,7 +564,7 @@ bool tr__peer_frame(struct lconn *c, const wire_frame *f)
         pthread_mutex_lock(&p->mu);
         idmap tell = {0};
         if (p->conn == c)
-            tell = tr__peer_down(p);
+            tell = tr__peer_down(p, TR_ESTOPPED);
         pthread_mutex_unlock(&p->mu);
         tr__peer_tell(p, &tell);
         pthread_mutex_unlock(&p->rx_mu);

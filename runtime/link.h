@@ -199,9 +199,10 @@ bool tr__peer_frame(struct lconn *c, const wire_frame *f);
 void tr__peer_fill(struct peer *p, struct lconn *c);
 /* Adds only the ack, if one is due (before a BYE). Same locks. */
 void tr__peer_fill_ack(struct peer *p, struct lconn *c);
-/* Declares p down (rx_mu and mu held): its session ends. Returns the local
- * actors to tell, for tr__peer_tell (rx_mu still held). */
-idmap tr__peer_down(struct peer *p);
+/* Declares p down (rx_mu and mu held): its session ends, and its connection
+ * closes for why. Returns the local actors to tell, for tr__peer_tell
+ * (rx_mu still held). */
+idmap tr__peer_down(struct peer *p, tr_err why);
 /* Sends MK_NODEDOWN to every actor in touched (p->rx_mu held) and frees it. */
 void tr__peer_tell(struct peer *p, idmap *touched);
 

@@ -67,7 +67,7 @@ static void tick_peers(struct links *L, uint64_t now)
         idmap tell = {0};
         uint64_t heard = atomic_load_explicit(&p->last_heard, memory_order_relaxed);
         if (p->up && now > heard && now - heard > L->detect_ns) {
-            tell = tr__peer_down(p);
+            tell = tr__peer_down(p, TR_ETIMEDOUT);
         } else if (p->up && p->conn != NULL && now > p->last_sent &&
                    now - p->last_sent >= L->heartbeat_ns) {
             p->hb_due = true;
@@ -548,7 +548,7 @@ void tr__links_close(tr_runtime *rt)
          p = p->next) {
         pthread_mutex_lock(&p->rx_mu);
         pthread_mutex_lock(&p->mu);
-        idmap tell = tr__peer_down(p);
+        idmap tell = tr__peer_down(p, TR_ESTOPPED);
         pthread_mutex_unlock(&p->mu);
         idmap_free(&tell); /* the local actors are gone */
         pthread_mutex_unlock(&p->rx_mu);
