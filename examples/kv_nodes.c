@@ -28,7 +28,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { SLOTS = 64, KEY_MAX = 31 };
+enum {
+    SLOTS = 64,
+    KEY_MAX = 31
+};
 
 /* ---- the server actor: owns the table --------------------------------- */
 

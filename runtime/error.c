@@ -32,6 +32,7 @@ static const struct {
     [TR_ECANCELED] = {"TR_ECANCELED", "cancelled"},
     [TR_EEXITED] = {"TR_EEXITED", "the callee exited before replying"},
     [TR_ENOTSUP] = {"TR_ENOTSUP", "not supported"},
+    [TR_EAUTH] = {"TR_EAUTH", "authentication failed: credentials refused"},
 };
 
 const char *tr_strerror(tr_err err)

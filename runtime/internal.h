@@ -99,7 +99,7 @@ struct init_info {
  * no locked instruction), read by tr_runtime_counters from any thread. */
 typedef struct ctr_set {
     _Atomic uint64_t spawned, exited, sent, delivered, dead_letters, dropped_overflow,
-        rejected_full, late_replies, timers_fired, max_depth;
+        rejected_full, late_replies, timers_fired, max_depth, link_refused, bad_frames;
 } ctr_set;
 
 static inline void ctr_add(_Atomic uint64_t *c, uint64_t n)
@@ -319,10 +319,10 @@ struct tr_runtime {
     struct sched *sched;
     struct timers *timers;
     struct names *names;
-    struct links *links;               /* node links; NULL until the first tr_listen */
-    size_t max_frame;                  /* largest link frame sent or accepted */
-    _Atomic(struct procs *) procs;     /* process actors; NULL until the first is spawned */
-    struct watchdog *watchdog;         /* NULL when off */
+    struct links *links;           /* node links (link_node.c); made at start, idle until used */
+    size_t max_frame;              /* largest link frame sent or accepted */
+    _Atomic(struct procs *) procs; /* process actors; NULL until the first is spawned */
+    struct watchdog *watchdog;     /* NULL when off */
     _Atomic(struct port_ctrs *) ports; /* port counters; NULL until the first port */
 
     /* remote.c: behaviours, the node kernel, node events; made on first use. */
@@ -465,13 +465,19 @@ tr_err tr__timer_add(tr_runtime *rt, tr_ref to, tr_msg *m, uint64_t at_ns, uint6
                      tr_timer_id *id);
 tr_err tr__timer_cancel(tr_runtime *rt, tr_timer_id id);
 
-/* link.c */
-/* Sends m to an actor on another node. Consumes m on TR_OK. */
+/* link.c, link_node.c */
+/* Makes rt's (idle) node links from the options: no thread, no nng. */
+tr_err tr__links_init(tr_runtime *rt, const tr_runtime_opts *o);
+/* Sends m to an actor on another node. Consumes m on TR_OK. TR_ENOROUTE
+ * when the node is unknown or down. */
 tr_err tr__link_send(tr_ctx *ctx, tr_ref to, tr_msg *m);
-/* True when this runtime has a link to node. */
+/* True when this runtime has a live link (session) to node. */
 bool tr__link_known(tr_runtime *rt, uint64_t node);
 /* Closes the link to node for good (it will not come back). */
 void tr__link_forget(tr_runtime *rt, uint64_t node);
+/* Drains (waits up to the drain time for peers to acknowledge what was
+ * sent), says BYE, closes every connection and waits for their callbacks.
+ * Blocking; called once actors are stopped. */
 void tr__links_close(tr_runtime *rt);
 void tr__links_free(tr_runtime *rt);
 void tr__links_counters(tr_runtime *rt, ctr_set *sum);

@@ -55,7 +55,6 @@ struct child_args {
     void (*terminate)(tr_ctx *, void *, const tr_reason *);
     int (*run)(tr_ctx *, void *);
     char parent_url[PROC_PATH_MAX + 16];
-    char child_url[PROC_PATH_MAX + 48];
     char node_name[64];
     char beh_name[TR_NAME_MAX + 1];
     char args_tag[TR_TAG_MAX + 1];
@@ -440,8 +439,7 @@ const tr_behaviour tr__proxy_beh = {"process",    sizeof(struct proxy), proxy_in
 static int child_run(tr_runtime *rt, const struct child_args *ca, const tr_behaviour *b)
 {
     uint64_t parent;
-    if (tr_listen(rt, ca->child_url) != TR_OK ||
-        tr_connect(rt, ca->parent_url, PROC_CONNECT_MS, &parent) != TR_OK)
+    if (tr_connect(rt, ca->parent_url, PROC_CONNECT_MS, &parent) != TR_OK)
         return PROC_EXIT_SETUP;
     tr_ctx *ctx;
     if (tr_attach(&ctx, rt) != TR_OK)
@@ -617,8 +615,6 @@ tr_err tr__proc_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *a
     ca->terminate = b->terminate;
     ca->run = b->run;
     snprintf(ca->parent_url, sizeof ca->parent_url, "%s", P->url);
-    snprintf(ca->child_url, sizeof ca->child_url, "ipc://%s/%016llx.sock", P->dir,
-             (unsigned long long)ca->child_node);
     snprintf(ca->beh_name, sizeof ca->beh_name, "%s", b->name != NULL ? b->name : "process");
     snprintf(ca->node_name, sizeof ca->node_name, "%.30s/%.30s", rt->name, ca->beh_name);
     if (args != NULL) {

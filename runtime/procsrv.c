@@ -138,11 +138,10 @@ static void kid_ended(size_t i, uint64_t status)
 {
     struct child c = g.kids[i];
     g.kids[i] = g.kids[--g.nkids];
-    tr__link_forget(c.P->rt, c.node);
-    char path[PROC_PATH_MAX + 48];
-    snprintf(path, sizeof path, "%s/%016llx.sock", c.P->dir, (unsigned long long)c.node);
-    unlink(path); /* a killed child leaves its socket behind */
+    /* The stand-in hears how the process ended before its link is closed
+     * (which would tell it "no connection"). */
     tr__signal(&c.P->ctx, c.proxy, TR_REF_NIL, MK_PROCEXIT, MF_SYSTEM, status, NULL);
+    tr__link_forget(c.P->rt, c.node);
     c.P->nlive--;
     pthread_cond_broadcast(&c.P->reaped);
 }

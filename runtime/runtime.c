@@ -60,7 +60,9 @@ tr_err tr__runtime_start_as(tr_runtime **out, const tr_runtime_opts *opts, uint6
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         workers = n > 0 ? (uint32_t)n : 1;
     }
-    tr_err err = tr__names_init(rt);
+    tr_err err = tr__links_init(rt, o);
+    if (err == TR_OK)
+        err = tr__names_init(rt);
     if (err == TR_OK)
         err = tr__timers_start(rt);
     if (err == TR_OK)
@@ -218,6 +220,8 @@ void tr__counters_fold(ctr_set *into, const ctr_set *from)
     FOLD(rejected_full);
     FOLD(late_replies);
     FOLD(timers_fired);
+    FOLD(link_refused);
+    FOLD(bad_frames);
 #undef FOLD
     ctr_max(&into->max_depth, atomic_load_explicit(&from->max_depth, memory_order_relaxed));
 }
@@ -247,5 +251,7 @@ tr_err tr_runtime_counters(tr_counters *out, tr_runtime *rt)
     out->max_mailbox_depth = atomic_load(&sum.max_depth);
     out->live_actors = atomic_load(&rt->live);
     out->overruns = overruns;
+    out->link_refused = atomic_load(&sum.link_refused);
+    out->bad_frames = atomic_load(&sum.bad_frames);
     return TR_OK;
 }

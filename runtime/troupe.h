@@ -64,7 +64,8 @@ typedef enum tr_err {
     TR_ECANCELED = 18,  /* the operation was cancelled (e.g. by shutdown) */
     TR_EEXITED = 19,    /* the callee exited before it replied */
     TR_ENOTSUP = 20,    /* not supported by this build or this peer */
-    TR_ERR_COUNT_ = 21
+    TR_EAUTH = 21,      /* a peer's credentials (shared secret, certificate) were refused */
+    TR_ERR_COUNT_ = 22
 } tr_err;
 
 /* Returns a short, static English description of err; never NULL. */
@@ -111,22 +112,27 @@ typedef struct tr_msg tr_msg;         /* one message: tag + msgpack payload + en
 /* ------------------------------------------------------------------------ */
 
 typedef struct tr_runtime_opts {
-    uint32_t workers;      /* worker threads; 0 = number of online cores */
-    const char *node_name; /* copied; NULL = "troupe" */
-    uint32_t batch;        /* most messages a pooled actor handles per turn; 0 = 4096. A turn
-                              also ends after 1024 sends or ~200 us, whichever is first */
-    uint32_t spin_us;      /* how long an idle worker spins before parking; 0 = 50 */
-    uint32_t max_frame;    /* largest frame a node link sends or accepts; 0 = 4 MiB */
-    uint32_t watchdog_ms;  /* a handler call, or a thread actor's stretch outside tr_receive,
-                              that runs longer is reported (tr_watchdog_subscribe); 0 = 1000,
-                              TR_WATCHDOG_OFF = never */
+    uint32_t workers;        /* worker threads; 0 = number of online cores */
+    const char *node_name;   /* copied; NULL = "troupe" */
+    uint32_t batch;          /* most messages a pooled actor handles per turn; 0 = 4096. A turn
+                                also ends after 1024 sends or ~200 us, whichever is first */
+    uint32_t spin_us;        /* how long an idle worker spins before parking; 0 = 50 */
+    uint32_t max_frame;      /* largest frame a node link sends or accepts; 0 = 4 MiB */
+    uint32_t link_detect_ms; /* silence after which a linked node is declared down; 0 = 2000 */
+    uint32_t link_drain_ms;  /* stop waits this long at most for peers to acknowledge what
+                                was sent to them; 0 = 1000 */
+    const char *secret;      /* shared secret every linked node must prove it knows
+                                (copied; NULL = none, and peers must have none either) */
+    uint32_t watchdog_ms;    /* a handler call, or a thread actor's stretch outside tr_receive,
+                                that runs longer is reported (tr_watchdog_subscribe); 0 = 1000,
+                                TR_WATCHDOG_OFF = never */
 } tr_runtime_opts;
 
 #define TR_WATCHDOG_OFF UINT32_MAX
 
-#define TR_RUNTIME_OPTS_INIT \
-    {                        \
-        0, NULL, 0, 0, 0, 0  \
+#define TR_RUNTIME_OPTS_INIT            \
+    {                                   \
+        0, NULL, 0, 0, 0, 0, 0, NULL, 0 \
     }
 
 /* Starts a runtime: its worker threads and timer thread. opts may be NULL
@@ -184,6 +190,12 @@ typedef struct tr_counters {
                                    eighth message; a thread actor's count includes the
                                    messages its selective receives passed over) */
     uint64_t live_actors;       /* actors currently alive */
+    uint64_t link_refused;      /* node-link connections refused, by this node or by the
+                                   other: wrong secret or certificate, bad handshake,
+                                   handshake timeout, a connection to itself, too many
+                                   handshakes at once */
+    uint64_t bad_frames;        /* node-link frames refused (malformed, oversize length prefix,
+                                   out of place); each closes its connection */
     uint64_t overruns;          /* handlers and thread actors reported by the watchdog */
 } tr_counters;
 
@@ -739,26 +751,73 @@ tr_err tr_runtime_port_counters(tr_port_counters *out, tr_runtime *rt);
 
 /*
  * Runtimes ("nodes") in one process, on one host or on several talk over
- * nng: a reference whose node is another runtime's is sent over the link
- * to it, with the same guarantees (FIFO per sender/receiver pair; nothing
- * lost or duplicated while both ends live, also across a reconnect).
- * Requests, replies with deadlines, links and monitors work across nodes.
- * Not yet: detecting a dead node (links and monitors across one do not fire
- * when it vanishes), authentication, tls+tcp://, remote spawn and names.
+ * one connection per pair of nodes (nng byte streams for ipc://, tcp:// and
+ * tls+tcp://; an in-process pipe for inproc://): a reference whose node is
+ * another runtime's is sent over the link to it, with the same guarantees
+ * (FIFO per sender/receiver pair; nothing lost or duplicated while both
+ * ends live, also across a reconnect). Requests, replies with deadlines,
+ * links and monitors work across nodes. The dialling side reconnects by
+ * itself; a node that stays silent past the detection time
+ * (tr_runtime_opts.link_detect_ms) is declared down: every link and
+ * monitor across fires with TR_EXIT_NOCONNECTION, what it had not
+ * acknowledged is counted as dead letters, and sends to it fail with
+ * TR_ENOROUTE until it is connected again. A node that stops first waits
+ * (at most link_drain_ms) until its peers acknowledged everything it sent,
+ * then says goodbye, so links and monitors across fire at once.
+ * Not yet: remote spawn and names.
  */
 
-/* Listens for other nodes at url: inproc://NAME, ipc://PATH or
- * tcp://HOST:PORT. May be called for several URLs; the first one is the
- * address this node gives its peers to answer on. Errors: TR_EINVAL (bad
- * URL), TR_EBUSY (address in use), TR_ESTOPPED, TR_ESYS. */
+/* Listens for other nodes at url: inproc://NAME, ipc://PATH,
+ * tcp://HOST:PORT or tls+tcp://HOST:PORT (after tr_runtime_set_tls). May be
+ * called for several URLs. Errors: TR_EINVAL (bad URL; tls+tcp:// without
+ * TLS set), TR_ETOOBIG (URL over 255 bytes), TR_EBUSY (address in use),
+ * TR_ESTOPPED, TR_ENOMEM, TR_ESYS. */
 tr_err tr_listen(tr_runtime *rt, const char *url);
 
 /* Connects to the node listening at url and waits, at most timeout_ms, for
- * its handshake; *node receives its node id (the node field of references
- * to its actors). rt must listen first, so the peer can answer. The link
- * reconnects by itself if the connection breaks. Errors: TR_EINVAL,
- * TR_ETIMEDOUT, TR_ESTOPPED, TR_ESYS. */
+ * the handshake; *node receives its node id (the node field of references
+ * to its actors). rt need not listen anywhere. The link reconnects by
+ * itself if the connection breaks; calling again for a URL already
+ * connected waits until that link is up. When no handshake completes in
+ * time the attempt is abandoned and the last reason returned: TR_ENOROUTE
+ * (nobody accepted), TR_EAUTH (credentials refused, either way),
+ * TR_EBADMSG (the peer does not speak the protocol), TR_ETIMEDOUT. Other
+ * errors: TR_EINVAL, TR_ETOOBIG, TR_ESTOPPED, TR_ENOMEM. */
 tr_err tr_connect(tr_runtime *rt, const char *url, uint32_t timeout_ms, uint64_t *node);
+
+typedef enum tr_tls_auth {
+    TR_TLS_AUTH_REQUIRED = 0, /* the peer must present a certificate signed by the CA */
+    TR_TLS_AUTH_OPTIONAL = 1, /* a certificate it presents must check out; none is fine */
+    TR_TLS_AUTH_NONE = 2      /* certificates are not checked (encryption only) */
+} tr_tls_auth;
+
+/* A node's TLS identity for tls+tcp://, used both when it listens and when
+ * it dials. nng 1.5.2 cannot report the peer certificate's name, so mutual
+ * authentication means "signed by one of these CAs"; a shared secret
+ * (tr_runtime_opts.secret) can be added on top. */
+typedef struct tr_tls_opts {
+    const char *cert_file;    /* PEM certificate of this node (chain allowed) */
+    const char *key_file;     /* PEM private key of that certificate; may be cert_file */
+    const char *key_password; /* for an encrypted key; NULL = none */
+    const char *ca_file;      /* PEM certificates of the CAs peers' certificates must chain
+                                 to; NULL only with TR_TLS_AUTH_NONE */
+    const char *server_name;  /* name a listener's certificate must carry when this node
+                                 dials; NULL = not checked */
+    tr_tls_auth auth;         /* how peers' certificates are checked, both directions */
+} tr_tls_opts;
+
+#define TR_TLS_OPTS_INIT                                   \
+    {                                                      \
+        NULL, NULL, NULL, NULL, NULL, TR_TLS_AUTH_REQUIRED \
+    }
+
+/* Gives rt its TLS identity; the files are read and checked now and the
+ * result applies to tls+tcp:// listeners and connections made afterwards.
+ * May be called again to replace it. Errors: TR_EINVAL (missing field,
+ * unparsable PEM, key not matching), TR_ENOTFOUND (a file cannot be
+ * read), TR_ETOOBIG (a file over 1 MiB), TR_ESTOPPED, TR_ENOMEM,
+ * TR_ENOTSUP (nng built without TLS). */
+tr_err tr_runtime_set_tls(tr_runtime *rt, const tr_tls_opts *o);
 
 /* ------------------------------------------------------------------------ */
 /* Names                                                                     */

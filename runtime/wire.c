@@ -26,6 +26,9 @@
  * seq and ack as uint64, and an array16 header for up to 4096 envelopes.
  * The builder leaves this much room in front and fills it in at the end. */
 #define WIRE_DATA_HDR_MAX (1 + 1 + 1 + 9 + 9 + 3)
+/* Room left in front of a DATA frame's envelopes: the longest header, and
+ * a stream's length prefix before it (wire.h promises that room). */
+#define WIRE_DATA_FRONT (WIRE_PREFIX_LEN + WIRE_DATA_HDR_MAX)
 
 /* Elements of each frame kind's top-level array, and of an envelope. */
 #define WIRE_HELLO_FIELDS 8
@@ -33,6 +36,7 @@
 #define WIRE_ACK_FIELDS 3
 #define WIRE_HEARTBEAT_FIELDS 4
 #define WIRE_BYE_FIELDS 3
+#define WIRE_AUTH_FIELDS 4
 #define WIRE_ENV_FIELDS 9
 
 /* Smallest storage a buffer starts with. */
@@ -261,8 +265,8 @@ tr_err tr__wire_encode_hello(wire_buf *b, uint32_t kind, const wire_hello *h, si
         return TR_EINVAL;
     }
     size = 1 + 1 + 1 + wire_uint_size(h->node_id) + wire_str_size(h->name_len) +
-           wire_uint_size(h->features) + wire_bin_size(h->auth_len) +
-           wire_uint_size(h->incarnation) + wire_str_size(h->url_len);
+           wire_uint_size(h->features) + wire_bin_size(h->auth_len) + wire_uint_size(h->session) +
+           wire_str_size(h->url_len);
     if ((err = wire_buf_start(b, size, max_frame)) != TR_OK)
         return err;
     msgpack_packer_init(&pk, b, wire_buf_write);
@@ -273,7 +277,7 @@ tr_err tr__wire_encode_hello(wire_buf *b, uint32_t kind, const wire_hello *h, si
     msgpack_pack_uint64(&pk, h->features);
     msgpack_pack_bin(&pk, h->auth_len);
     msgpack_pack_bin_body(&pk, h->auth, h->auth_len);
-    msgpack_pack_uint64(&pk, h->incarnation);
+    msgpack_pack_uint64(&pk, h->session);
     msgpack_pack_str(&pk, h->url_len);
     msgpack_pack_str_body(&pk, h->url, h->url_len);
     return wire_buf_seal(b, size);
@@ -331,6 +335,35 @@ tr_err tr__wire_encode_bye(wire_buf *b, int32_t reason, size_t max_frame)
     return wire_buf_seal(b, size);
 }
 
+static bool wire_auth_ok(const wire_auth *a)
+{
+    return a->session != 0 && (a->proof_len == 0 || a->proof_len == WIRE_PROOF_LEN) &&
+           (a->proof != NULL || a->proof_len == 0);
+}
+
+tr_err tr__wire_encode_auth(wire_buf *b, const wire_auth *a, size_t max_frame)
+{
+    msgpack_packer pk;
+    size_t size;
+    tr_err err;
+
+    if (b == NULL)
+        return TR_EINVAL;
+    if (a == NULL || !wire_auth_ok(a)) {
+        b->len = b->start = b->frame_len = 0;
+        return TR_EINVAL;
+    }
+    size = 1 + 1 + 1 + wire_uint_size(a->session) + wire_bin_size(a->proof_len);
+    if ((err = wire_buf_start(b, size, max_frame)) != TR_OK)
+        return err;
+    msgpack_packer_init(&pk, b, wire_buf_write);
+    wire_pack_head(&pk, WIRE_AUTH_FIELDS, WIRE_AUTH);
+    msgpack_pack_uint64(&pk, a->session);
+    msgpack_pack_bin(&pk, a->proof_len);
+    msgpack_pack_bin_body(&pk, a->proof, a->proof_len);
+    return wire_buf_seal(b, size);
+}
+
 tr_err tr__wire_data_begin(wire_data *d, wire_buf *b, uint64_t seq, uint64_t ack, size_t max_frame)
 {
     if (d == NULL || b == NULL)
@@ -342,9 +375,9 @@ tr_err tr__wire_data_begin(wire_data *d, wire_buf *b, uint64_t seq, uint64_t ack
         return TR_EINVAL;
     /* Room for the longest header; finish writes the real one just in
      * front of the first envelope. */
-    if (!wire_buf_reserve(b, WIRE_DATA_HDR_MAX))
+    if (!wire_buf_reserve(b, WIRE_DATA_FRONT))
         return TR_ENOMEM;
-    b->len = WIRE_DATA_HDR_MAX;
+    b->len = WIRE_DATA_FRONT;
     d->buf = b;
     d->max_frame = max_frame;
     d->seq = seq;
@@ -370,7 +403,7 @@ tr_err tr__wire_data_add(wire_data *d, const wire_env *e)
         return TR_ETOOBIG;
     size = wire_env_size(e);
     hdr = wire_data_hdr_size(d->seq, d->ack, d->count + 1);
-    body = b->len - WIRE_DATA_HDR_MAX;
+    body = b->len - WIRE_DATA_FRONT;
     if (hdr > d->max_frame || body > d->max_frame - hdr || size > d->max_frame - hdr - body)
         return TR_ETOOBIG;
     if (!wire_buf_reserve(b, size))
@@ -416,7 +449,7 @@ tr_err tr__wire_data_finish(wire_data *d)
     msgpack_pack_uint64(&pk, d->ack);
     msgpack_pack_array(&pk, d->count);
     assert(hdr.len == wire_data_hdr_size(d->seq, d->ack, d->count));
-    b->start = WIRE_DATA_HDR_MAX - hdr.len;
+    b->start = WIRE_DATA_FRONT - hdr.len;
     memcpy(b->data + b->start, hdr.bytes, hdr.len);
     b->frame_len = b->len - b->start;
     d->buf = NULL;
@@ -513,7 +546,7 @@ static tr_err wire_read_hello(tr_cursor *c, wire_hello *h)
 
     if (!wire_read_uint(c, &h->node_id) || tr_cursor_str(c, &h->name, &h->name_len) != TR_OK ||
         !wire_read_uint(c, &h->features) || tr_cursor_bin(c, &auth, &h->auth_len) != TR_OK ||
-        !wire_read_uint(c, &h->incarnation) || tr_cursor_str(c, &h->url, &h->url_len) != TR_OK)
+        !wire_read_uint(c, &h->session) || tr_cursor_str(c, &h->url, &h->url_len) != TR_OK)
         return TR_EBADMSG;
     h->auth = h->auth_len != 0 ? auth : NULL;
     return wire_hello_ok(h) ? TR_OK : TR_EBADMSG;
@@ -566,6 +599,14 @@ static tr_err wire_read_body(tr_cursor *c, wire_frame *f, uint32_t n)
         if (n != WIRE_BYE_FIELDS || !wire_read_i32(c, &f->reason))
             return TR_EBADMSG;
         return TR_OK;
+    case WIRE_AUTH: {
+        const uint8_t *proof;
+        if (n != WIRE_AUTH_FIELDS || !wire_read_uint(c, &f->auth.session) ||
+            tr_cursor_bin(c, &proof, &f->auth.proof_len) != TR_OK)
+            return TR_EBADMSG;
+        f->auth.proof = f->auth.proof_len != 0 ? proof : NULL;
+        return wire_auth_ok(&f->auth) ? TR_OK : TR_EBADMSG;
+    }
     default:
         return TR_ENOTSUP;
     }
@@ -606,6 +647,23 @@ tr_err tr__wire_decode(wire_frame *out, const void *bytes, size_t len, size_t ma
     if (err != TR_OK)
         memset(out, 0, sizeof *out);
     return err;
+}
+
+tr_err tr__wire_split(const uint8_t *bytes, size_t len, size_t max_frame, size_t *frame_len)
+{
+    if (frame_len == NULL || (bytes == NULL && len != 0))
+        return TR_EINVAL;
+    *frame_len = 0;
+    if (len < WIRE_PREFIX_LEN)
+        return TR_ENOTFOUND;
+    uint32_t n = (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 |
+                 (uint32_t)bytes[3];
+    if (n == 0)
+        return TR_EBADMSG;
+    if (n > max_frame)
+        return TR_ETOOBIG;
+    *frame_len = n;
+    return len - WIRE_PREFIX_LEN >= n ? TR_OK : TR_ENOTFOUND;
 }
 
 void tr__wire_env_iter_init(wire_env_iter *it, const wire_frame *f)

@@ -1,6 +1,7 @@
 /*
  * wire.h — the node-to-node frame codec: encoding and decoding the frames
- * two linked runtimes exchange (HELLO, WELCOME, DATA, ACK, HEARTBEAT, BYE).
+ * two linked runtimes exchange (HELLO, WELCOME, DATA, ACK, HEARTBEAT, BYE,
+ * AUTH), and the length prefix that carries them over a byte stream.
  *
  * The format, its versioning rules, its limits and its test vectors are in
  * runtime/WIRE.md; this header is the C view of it. The codec is pure: it
@@ -28,12 +29,20 @@
 #define WIRE_VERSION 1
 /* Longest node name in HELLO/WELCOME, in bytes (at least 1). */
 #define WIRE_NAME_MAX 63
-/* Longest auth proof in HELLO/WELCOME, in bytes (may be 0). */
+/* Longest auth field in HELLO/WELCOME, in bytes (may be 0). */
 #define WIRE_AUTH_MAX 64
+/* Bytes of a handshake nonce, and of an HMAC-SHA256 proof. */
+#define WIRE_NONCE_LEN 32
+#define WIRE_PROOF_LEN 32
 /* Longest listen URL in HELLO/WELCOME, in bytes (at least 1). */
 #define WIRE_URL_MAX 255
 /* Most envelopes one DATA frame may carry (at least 1). */
 #define WIRE_ENVELOPES_MAX 4096
+/* Bytes of the length prefix in front of every frame on a stream. */
+#define WIRE_PREFIX_LEN 4
+/* Largest frame accepted before a connection's handshake is complete: an
+ * unauthenticated peer cannot make a node buffer more. */
+#define WIRE_HANDSHAKE_FRAME_MAX 1024
 
 /* Frame kinds: the second element of every frame. 0 is never used. */
 enum wire_kind {
@@ -43,6 +52,7 @@ enum wire_kind {
     WIRE_ACK = 4,       /* a cumulative acknowledgement alone */
     WIRE_HEARTBEAT = 5, /* liveness probe or its echo */
     WIRE_BYE = 6,       /* orderly close */
+    WIRE_AUTH = 7,      /* the dialler's proof and session, completing the handshake */
 };
 
 /* Envelope kinds. The numbers are the wire's, independent of the runtime's
@@ -70,19 +80,29 @@ enum wire_env_flags {
 
 /* HELLO and WELCOME. When decoded, name, auth and url point into the frame. */
 typedef struct wire_hello {
-    uint64_t node_id;     /* the sender's node id; never 0 */
-    const char *name;     /* node name, name_len bytes, not NUL-terminated, no NUL inside */
-    size_t name_len;      /* 1..WIRE_NAME_MAX */
-    uint64_t features;    /* protocol feature bits the sender supports */
-    const uint8_t *auth;  /* opaque proof (an HMAC or similar); may be NULL when auth_len is 0 */
-    size_t auth_len;      /* 0..WIRE_AUTH_MAX */
-    uint64_t incarnation; /* this run of the sender's link; changes when it restarts */
-    /* The sender's listen URL ("tcp://127.0.0.1:5555", "ipc:///tmp/x.sock",
-     * "inproc://a"), so the receiver can open its own connection back;
-     * url_len bytes, not NUL-terminated, no NUL inside. */
+    uint64_t node_id;    /* the sender's node id; never 0 */
+    const char *name;    /* node name, name_len bytes, not NUL-terminated, no NUL inside */
+    size_t name_len;     /* 1..WIRE_NAME_MAX */
+    uint64_t features;   /* protocol feature bits the sender supports */
+    const uint8_t *auth; /* HELLO: the dialler's nonce; WELCOME: nonce then proof (WIRE.md);
+                            may be NULL when auth_len is 0 */
+    size_t auth_len;     /* 0..WIRE_AUTH_MAX */
+    /* WELCOME: the listener's session toward the dialler (never 0 once a
+     * node sends it); HELLO: 0, the dialler names its session in AUTH. */
+    uint64_t session;
+    /* The sender's first listen URL ("tcp://127.0.0.1:5555", "inproc://a"),
+     * or "-" for a node that listens nowhere; informational. url_len bytes,
+     * not NUL-terminated, no NUL inside. */
     const char *url;
     size_t url_len; /* 1..WIRE_URL_MAX */
 } wire_hello;
+
+/* AUTH. When decoded, proof points into the frame. */
+typedef struct wire_auth {
+    uint64_t session;     /* the dialler's session toward the listener; never 0 */
+    const uint8_t *proof; /* HMAC (WIRE.md); may be NULL when proof_len is 0 */
+    size_t proof_len;     /* 0 (no shared secret) or WIRE_PROOF_LEN */
+} wire_auth;
 
 /* One envelope of a DATA frame. When decoded, tag and payload point into
  * the frame. */
@@ -113,6 +133,7 @@ typedef struct wire_frame {
     uint64_t nonce;   /* HEARTBEAT */
     bool echo;        /* HEARTBEAT: true when answering a probe with its nonce */
     int32_t reason;   /* BYE: 0 for a plain close, else a tr_err saying why */
+    wire_auth auth;   /* AUTH */
     /* DATA: the envelopes' bytes within the frame; for wire_env_iter only. */
     const uint8_t *env_pos;
     const uint8_t *env_end;
@@ -183,6 +204,33 @@ tr_err tr__wire_encode_ack(wire_buf *b, uint64_t ack, size_t max_frame);
 tr_err tr__wire_encode_heartbeat(wire_buf *b, uint64_t nonce, bool echo, size_t max_frame);
 /* Encodes a BYE frame. Errors as above. */
 tr_err tr__wire_encode_bye(wire_buf *b, int32_t reason, size_t max_frame);
+/* Encodes an AUTH frame (session != 0, proof_len 0 or WIRE_PROOF_LEN).
+ * Errors as above. */
+tr_err tr__wire_encode_auth(wire_buf *b, const wire_auth *a, size_t max_frame);
+
+/* ------------------------------------------------------------------------ */
+/* Framing on a byte stream                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Writes the length prefix of a frame of len bytes (big-endian uint32). */
+static inline void tr__wire_prefix_put(uint8_t out[WIRE_PREFIX_LEN], uint32_t len)
+{
+    out[0] = (uint8_t)(len >> 24);
+    out[1] = (uint8_t)(len >> 16);
+    out[2] = (uint8_t)(len >> 8);
+    out[3] = (uint8_t)len;
+}
+
+/*
+ * Finds the first frame in the len bytes at bytes, which are what a stream
+ * delivered so far. TR_OK: a whole frame is there, *frame_len bytes after
+ * the prefix (the next one starts WIRE_PREFIX_LEN + *frame_len bytes in).
+ * TR_ENOTFOUND: not yet; *frame_len is the length once the prefix is
+ * complete, else 0. Refused before any frame byte is awaited: a prefix of 0
+ * (TR_EBADMSG) or over max_frame (TR_ETOOBIG); the stream cannot be read
+ * any further. Does not look at the frame's contents.
+ */
+tr_err tr__wire_split(const uint8_t *bytes, size_t len, size_t max_frame, size_t *frame_len);
 
 /*
  * Builds a DATA frame envelope by envelope, so a sender can fill a frame up
@@ -207,8 +255,10 @@ tr_err tr__wire_data_begin(wire_data *d, wire_buf *b, uint64_t seq, uint64_t ack
  * max_frame or WIRE_ENVELOPES_MAX envelopes, TR_ENOMEM. On error the frame
  * is as it was before the call. */
 tr_err tr__wire_data_add(wire_data *d, const wire_env *e);
-/* Completes the frame; it is then at tr__wire_buf_frame(b). TR_EINVAL when
- * no envelope was added. */
+/* Completes the frame; it is then at tr__wire_buf_frame(b), with at least
+ * WIRE_PREFIX_LEN bytes of b's storage in front of it, so a caller can write
+ * the stream's length prefix in place. TR_EINVAL when no envelope was
+ * added. */
 tr_err tr__wire_data_finish(wire_data *d);
 
 /* Encodes a DATA frame of the n envelopes at envs in one call. Errors as

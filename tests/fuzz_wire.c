@@ -10,7 +10,8 @@
  * frame re-encodes (never longer, since the encoder writes shortest forms)
  * to bytes that decode to the same fields and re-encode to themselves. (The
  * re-encoding may differ from an input of the same length: msgpack has
- * equally long forms of one integer, such as int64 and uint64.)
+ * equally long forms of one integer, such as int64 and uint64.) The input
+ * is also read as a stream of length-prefixed frames (tr__wire_split).
  */
 #include "wire.h"
 
@@ -36,8 +37,7 @@ static bool fuzz_hello_eq(const wire_hello *a, const wire_hello *b)
 {
     return a->node_id == b->node_id && fuzz_bytes_eq(a->name, a->name_len, b->name, b->name_len) &&
            a->features == b->features &&
-           fuzz_bytes_eq(a->auth, a->auth_len, b->auth, b->auth_len) &&
-           a->incarnation == b->incarnation &&
+           fuzz_bytes_eq(a->auth, a->auth_len, b->auth, b->auth_len) && a->session == b->session &&
            fuzz_bytes_eq(a->url, a->url_len, b->url, b->url_len);
 }
 
@@ -86,6 +86,8 @@ static tr_err fuzz_encode(wire_buf *b, const wire_frame *f, const wire_env *envs
         return tr__wire_encode_heartbeat(b, f->nonce, f->echo, max_frame);
     case WIRE_BYE:
         return tr__wire_encode_bye(b, f->reason, max_frame);
+    case WIRE_AUTH:
+        return tr__wire_encode_auth(b, &f->auth, max_frame);
     }
     FUZZ_ASSERT(!"decoded a frame of an unknown kind");
     return TR_EINVAL;
@@ -96,9 +98,40 @@ static void fuzz_same(const wire_frame *f, const wire_env *fe, const wire_frame 
 {
     FUZZ_ASSERT(g->kind == f->kind && g->seq == f->seq && g->ack == f->ack &&
                 g->count == f->count && g->nonce == f->nonce && g->echo == f->echo &&
-                g->reason == f->reason && fuzz_hello_eq(&f->hello, &g->hello));
+                g->reason == f->reason && fuzz_hello_eq(&f->hello, &g->hello) &&
+                g->auth.session == f->auth.session &&
+                fuzz_bytes_eq(g->auth.proof, g->auth.proof_len, f->auth.proof, f->auth.proof_len));
     for (uint32_t i = 0; f->kind == WIRE_DATA && i < f->count; i++)
         FUZZ_ASSERT(fuzz_env_eq(&fe[i], &ge[i]));
+}
+
+/*
+ * The input as a byte stream, the way a node reads a connection: cut into
+ * length-prefixed frames with tr__wire_split, each decoded. The splitter
+ * must report only what it promises: a whole frame within the bytes, more
+ * to wait for, or a refused prefix that ends the stream.
+ */
+static void fuzz_stream(const uint8_t *data, size_t size)
+{
+    const size_t max_frame = 4096;
+    size_t pos = 0;
+    for (;;) {
+        size_t flen = 0;
+        tr_err err = tr__wire_split(data + pos, size - pos, max_frame, &flen);
+        if (err == TR_ENOTFOUND) {
+            FUZZ_ASSERT(flen == 0 ? size - pos < WIRE_PREFIX_LEN
+                                  : flen <= max_frame && size - pos - WIRE_PREFIX_LEN < flen);
+            return;
+        }
+        FUZZ_ASSERT(err == TR_OK || err == TR_EBADMSG || err == TR_ETOOBIG);
+        if (err != TR_OK)
+            return;
+        FUZZ_ASSERT(flen >= 1 && flen <= max_frame && WIRE_PREFIX_LEN + flen <= size - pos);
+        wire_frame f;
+        err = tr__wire_decode(&f, data + pos + WIRE_PREFIX_LEN, flen, max_frame);
+        FUZZ_ASSERT(err == TR_OK || err == TR_EBADMSG || err == TR_ENOTSUP);
+        pos += WIRE_PREFIX_LEN + flen;
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -112,6 +145,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *copy;
     size_t l1, l2;
     tr_err err;
+
+    fuzz_stream(data, size);
 
     /* A limit below the input's size is refused before anything is read. */
     if (size > 0)

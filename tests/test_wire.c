@@ -12,6 +12,7 @@
  *
  * The random part prints its seed and takes --seed N to replay a failure.
  */
+#include "auth.h"
 #include "check.h"
 #include "wire.h"
 
@@ -111,7 +112,7 @@ static bool hello_eq(const wire_hello *a, const wire_hello *b)
 {
     return a->node_id == b->node_id && text_eq(a->name, a->name_len, b->name, b->name_len) &&
            a->features == b->features && bytes_eq(a->auth, a->auth_len, b->auth, b->auth_len) &&
-           a->incarnation == b->incarnation && text_eq(a->url, a->url_len, b->url, b->url_len);
+           a->session == b->session && text_eq(a->url, a->url_len, b->url, b->url_len);
 }
 
 static bool env_eq(const wire_env *a, const wire_env *b)
@@ -255,6 +256,26 @@ static void vec_check_bye_stopped(const wire_frame *f)
     CHECK(f->kind == WIRE_BYE && f->reason == TR_ESTOPPED);
 }
 
+/* The dialler's proof of the PROOF-dialler vector below. */
+static const uint8_t vec_proof_dialler[WIRE_PROOF_LEN] = {
+    0x48, 0x8f, 0x05, 0x26, 0xfb, 0x52, 0x71, 0x4d, 0x45, 0xf1, 0xb5, 0x74, 0xb3, 0x3b, 0xcf, 0xa8,
+    0x54, 0x3d, 0x2e, 0xc3, 0x22, 0xca, 0x98, 0x08, 0xb8, 0x3c, 0x30, 0xb7, 0x8f, 0xed, 0x3a, 0x84};
+static const uint8_t vec_proof_listener[WIRE_PROOF_LEN] = {
+    0x9c, 0x91, 0x0d, 0xa0, 0xf8, 0x36, 0x1a, 0x7f, 0x9c, 0xc7, 0x0f, 0xf9, 0x19, 0x69, 0x4d, 0xf5,
+    0xb9, 0x7f, 0x84, 0x44, 0x79, 0x51, 0x10, 0xf3, 0x66, 0x3b, 0x21, 0x31, 0xd1, 0xbb, 0x56, 0x6a};
+
+static void vec_check_auth(const wire_frame *f)
+{
+    CHECK(f->kind == WIRE_AUTH && f->auth.session == 0x1234);
+    CHECK(bytes_eq(f->auth.proof, f->auth.proof_len, vec_proof_dialler, WIRE_PROOF_LEN));
+}
+
+static void vec_check_auth_no_secret(const wire_frame *f)
+{
+    CHECK(f->kind == WIRE_AUTH && f->auth.session == 5 && f->auth.proof_len == 0);
+    CHECK(f->auth.proof == NULL);
+}
+
 typedef struct test_vector {
     const char *name;
     const char *hex;
@@ -291,6 +312,11 @@ static const test_vector vectors[] = {
     {"HEARTBEAT-echo", "94 01 05 ce de ad be ef c3", 0, TR_OK, true, vec_check_heartbeat_echo},
     {"BYE", "93 01 06 00", 0, TR_OK, true, vec_check_bye},
     {"BYE-stopped", "93 01 06 03", 0, TR_OK, true, vec_check_bye_stopped},
+    {"AUTH",
+     "94 01 07 cd 12 34 c4 20 48 8f 05 26 fb 52 71 4d 45 f1 b5 74 b3 3b cf a8 54 3d "
+     "2e c3 22 ca 98 08 b8 3c 30 b7 8f ed 3a 84",
+     0, TR_OK, true, vec_check_auth},
+    {"AUTH-no-secret", "94 01 07 05 c4 00", 0, TR_OK, true, vec_check_auth_no_secret},
 
     /* Invalid frames. */
     {"empty", "", 0, TR_EBADMSG, false, NULL},
@@ -436,10 +462,102 @@ static const test_vector vectors[] = {
      "95 01 03 01 00 91 99 00 01 93 02 05 01 93 cf 11 22 33 44 55 66 77 88 03 "
      "02 2a cd 05 dc 00 a4 70 69 6e 67 a5 92 01 a2 68 69",
      0, TR_EBADMSG, false, NULL},
+    {"auth-session-0", "94 01 07 00 c4 00", 0, TR_EBADMSG, false, NULL},
+    {"auth-proof-31",
+     "94 01 07 05 c4 1f 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 "
+     "00 00 00 00 00 00 00 00 00",
+     0, TR_EBADMSG, false, NULL},
+    {"auth-3-elements", "93 01 07 05", 0, TR_EBADMSG, false, NULL},
 };
 
+/* ------------------------------------------------------------------------ */
+/* Stream framing vectors (WIRE.md, "Framing vectors")                       */
+/* ------------------------------------------------------------------------ */
+
+typedef struct split_vector {
+    const char *name;
+    const char *hex;
+    size_t max_frame; /* 0 = TEST_MAX_FRAME */
+    tr_err want;
+    size_t frame_len; /* what tr__wire_split reports */
+} split_vector;
+
+static const split_vector split_vectors[] = {
+    {"framed-ACK", "00 00 00 06 93 01 04 cd 01 2c", 0, TR_OK, 6},
+    {"framed-ACK-and-more", "00 00 00 06 93 01 04 cd 01 2c 00 00", 0, TR_OK, 6},
+    {"prefix-short", "00 00", 0, TR_ENOTFOUND, 0},
+    {"frame-short", "00 00 00 06 93 01", 0, TR_ENOTFOUND, 6},
+    {"prefix-0", "00 00 00 00", 0, TR_EBADMSG, 0},
+    {"prefix-over-max", "00 00 04 01", 1024, TR_ETOOBIG, 0},
+    {"prefix-2^32-1", "ff ff ff ff", 0, TR_ETOOBIG, 0},
+};
+
+static void test_framing(void)
+{
+    for (size_t i = 0; i < sizeof split_vectors / sizeof split_vectors[0]; i++) {
+        const split_vector *v = &split_vectors[i];
+        size_t len, flen = 99;
+        uint8_t *bytes = from_hex(v->hex, &len);
+        tr_err err =
+            tr__wire_split(bytes, len, v->max_frame ? v->max_frame : TEST_MAX_FRAME, &flen);
+        if (err != v->want || flen != v->frame_len)
+            TEST_FAIL("framing vector %s: %s with length %zu, expected %s with %zu", v->name,
+                      tr_err_name(err), flen, tr_err_name(v->want), v->frame_len);
+        if (err == TR_OK) { /* the frame inside decodes */
+            wire_frame f;
+            CHECK_OK(tr__wire_decode(&f, bytes + WIRE_PREFIX_LEN, flen, TEST_MAX_FRAME));
+        }
+        free(bytes);
+    }
+    /* The prefix the link layer writes reads back. */
+    uint8_t prefix[WIRE_PREFIX_LEN];
+    size_t flen;
+    tr__wire_prefix_put(prefix, 0x01020304);
+    CHECK(prefix[0] == 1 && prefix[1] == 2 && prefix[2] == 3 && prefix[3] == 4);
+    CHECK_ERR(tr__wire_split(prefix, sizeof prefix, 0x01020304, &flen), TR_ENOTFOUND);
+    CHECK(flen == 0x01020304);
+    /* A DATA frame's builder leaves room for the prefix in front of it. */
+    wire_buf b;
+    wire_env e = sample_env();
+    tr__wire_buf_init(&b);
+    CHECK_OK(tr__wire_encode_data(&b, 1, 0, &e, 1, TEST_MAX_FRAME));
+    CHECK(b.start >= WIRE_PREFIX_LEN);
+    tr__wire_buf_fini(&b);
+    printf("framing: %zu vectors\n", sizeof split_vectors / sizeof split_vectors[0]);
+}
+
+/* The handshake proofs (WIRE.md, "Proof vectors"): nonces 00..1f (dialler)
+ * and 80..9f (listener), dialler node 1, listener node 2, secret "secret". */
+static void test_proofs(void)
+{
+    uint8_t nd[WIRE_NONCE_LEN], nl[WIRE_NONCE_LEN], out[WIRE_PROOF_LEN];
+    for (int i = 0; i < WIRE_NONCE_LEN; i++) {
+        nd[i] = (uint8_t)i;
+        nl[i] = (uint8_t)(0x80 + i);
+    }
+    CHECK_OK(tr__auth_proof(out, "secret", 6, AUTH_DIALLER, nd, nl, 1, 2, 0x1234));
+    CHECK(tr__auth_equal(out, vec_proof_dialler, WIRE_PROOF_LEN));
+    CHECK_OK(tr__auth_proof(out, "secret", 6, AUTH_LISTENER, nd, nl, 1, 2, 0x99));
+    CHECK(tr__auth_equal(out, vec_proof_listener, WIRE_PROOF_LEN));
+    /* Any change makes another proof: role, secret, nonce, ids, session. */
+    CHECK_OK(tr__auth_proof(out, "secret", 6, AUTH_LISTENER, nd, nl, 1, 2, 0x1234));
+    CHECK(!tr__auth_equal(out, vec_proof_dialler, WIRE_PROOF_LEN));
+    CHECK_OK(tr__auth_proof(out, "secreT", 6, AUTH_DIALLER, nd, nl, 1, 2, 0x1234));
+    CHECK(!tr__auth_equal(out, vec_proof_dialler, WIRE_PROOF_LEN));
+    nd[31] ^= 1;
+    CHECK_OK(tr__auth_proof(out, "secret", 6, AUTH_DIALLER, nd, nl, 1, 2, 0x1234));
+    CHECK(!tr__auth_equal(out, vec_proof_dialler, WIRE_PROOF_LEN));
+    nd[31] ^= 1;
+    CHECK_OK(tr__auth_proof(out, "secret", 6, AUTH_DIALLER, nd, nl, 2, 1, 0x1234));
+    CHECK(!tr__auth_equal(out, vec_proof_dialler, WIRE_PROOF_LEN));
+    CHECK_OK(tr__auth_proof(out, "secret", 6, AUTH_DIALLER, nd, nl, 1, 2, 0x1235));
+    CHECK(!tr__auth_equal(out, vec_proof_dialler, WIRE_PROOF_LEN));
+    CHECK(tr__auth_random64() != 0);
+    printf("proofs: as documented\n");
+}
+
 /* The valid vectors come first; the random test mutates them. */
-#define TEST_VALID_VECTORS 10
+#define TEST_VALID_VECTORS 12
 
 /* Re-encodes a decoded frame into b. */
 static tr_err reencode(wire_buf *b, const wire_frame *f, size_t max_frame)
@@ -464,6 +582,8 @@ static tr_err reencode(wire_buf *b, const wire_frame *f, size_t max_frame)
         return tr__wire_encode_heartbeat(b, f->nonce, f->echo, max_frame);
     case WIRE_BYE:
         return tr__wire_encode_bye(b, f->reason, max_frame);
+    case WIRE_AUTH:
+        return tr__wire_encode_auth(b, &f->auth, max_frame);
     }
     return TR_EINVAL;
 }
@@ -983,6 +1103,8 @@ int main(int argc, char **argv)
     uint64_t seed = test_seed(argc, argv);
 
     test_vectors();
+    test_framing();
+    test_proofs();
     test_roundtrip_control();
     test_roundtrip_data();
     test_builder_limits();

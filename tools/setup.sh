@@ -14,6 +14,8 @@ packages=(
     libnng-dev
     libmsgpack-dev
     nng-utils          # nngcat, a ready-made nng peer for tests
+    libmbedtls-dev     # HMAC and certificate checks for node links (nng's TLS uses it too)
+    openssl            # node-link tests make their TLS certificates with it
     clang              # libFuzzer targets
     libclang-rt-14-dev # clang's sanitizer and libFuzzer runtimes
     clang-format       # tools/format-check.sh
