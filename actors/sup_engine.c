@@ -285,8 +285,10 @@ static bool intensity_exceeded(sup_state *s)
     uint32_t keep = 0;
     while (keep < s->nhist && now - s->hist[keep] >= window)
         keep++;
-    memmove(s->hist, s->hist + keep, (s->nhist - keep) * sizeof *s->hist);
-    s->nhist -= keep;
+    if (keep != 0) {
+        memmove(s->hist, s->hist + keep, (s->nhist - keep) * sizeof *s->hist);
+        s->nhist -= keep;
+    }
     if (s->nhist == s->caphist) {
         uint32_t ncap = s->caphist != 0 ? s->caphist * 2 : 8;
         uint64_t *h = realloc(s->hist, ncap * sizeof *h);

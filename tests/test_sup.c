@@ -513,13 +513,27 @@ static void test_initial_start_fails(tr_ctx *ctx)
     tr_sup_child_spec kids[2] = {worker_spec("a", &a1, TR_POOLED),
                                  worker_spec("b", &a2, TR_POOLED)};
     kids[1].spawn.name = "sup-test-holder";
-    tr_ref sup = start_sup(ctx, TR_SUP_ONE_FOR_ONE, 5, kids, 2);
-    (void)watch(ctx, sup);
+    /* It may be gone before a monitor could be set: link at the spawn. */
+    tr_sup_spec spec = TR_SUP_SPEC_INIT;
+    spec.children = kids;
+    spec.nchildren = 2;
+    spec.events = tr_self(ctx);
+    tr_spawn_opts linked = TR_SPAWN_OPTS_INIT;
+    linked.link = true;
+    tr_ref sup;
+    tr_trap_exit(ctx, true);
+    CHECK_OK(tr_sup_start(&sup, ctx, &spec, &linked));
     ev_expect(ctx, TR_SUP_EV_STARTED, "a");
     tr_sup_event ev = ev_expect(ctx, TR_SUP_EV_START_FAILED, "b");
     CHECK(ev.reason.code == TR_EEXIST);
     ev_expect(ctx, TR_SUP_EV_STOPPED, "a");
-    tr_reason why = test_wait_down(ctx, sup);
+    tr_msg *exit_msg = test_recv(ctx, TR_TAG_EXIT);
+    tr_ref from;
+    tr_reason why;
+    CHECK_OK(tr_msg_exit_info(exit_msg, &from, &why));
+    tr_msg_free(exit_msg);
+    tr_trap_exit(ctx, false);
+    CHECK(tr_ref_eq(from, sup));
     CHECK(why.kind == TR_EXIT_ERROR && why.code == TR_SUP_EXIT_START_FAILED);
     CHECK(strstr(why.text, "child b") != NULL && strstr(why.text, "TR_EEXIST") != NULL);
     CHECK(test_recv_int(ctx, "up") == 1);
