@@ -75,8 +75,8 @@ typedef struct sup_state {
     sup_childspec tmpl; /* simple_one_for_one: the template */
     bool has_tmpl;
 
-    uint64_t *hist; /* times (ns) of recent restarts, oldest first */
-    uint32_t nhist, caphist;
+    uint64_t *hist; /* ring of recent restart times (ns), oldest at hist_head */
+    uint32_t hist_head, nhist, caphist;
 
     uint64_t next_uid, next_token, secret, rng;
     uint32_t nstopping; /* children whose stop is under way */

@@ -277,28 +277,39 @@ static void plan_restart(tr_ctx *ctx, sup_state *s, sup_child *c, bool counts)
 }
 
 /* Records one restart now; true when that makes more than intensity
- * restarts within the period. */
+ * restarts within the period. The history is a ring of the restart times
+ * still inside the period, oldest at hist_head: it never holds more than
+ * intensity + 1 of them, and pruning is O(1) per restart. */
 static bool intensity_exceeded(sup_state *s)
 {
     uint64_t now = tr__sup_now_ns();
     uint64_t window = (uint64_t)s->period_ms * 1000000u;
-    uint32_t keep = 0;
-    while (keep < s->nhist && now - s->hist[keep] >= window)
-        keep++;
-    if (keep != 0) {
-        memmove(s->hist, s->hist + keep, (s->nhist - keep) * sizeof *s->hist);
-        s->nhist -= keep;
+    while (s->nhist != 0 && now - s->hist[s->hist_head] >= window) {
+        s->hist_head = (s->hist_head + 1) % s->caphist;
+        s->nhist--;
     }
     if (s->nhist == s->caphist) {
         uint32_t ncap = s->caphist != 0 ? s->caphist * 2 : 8;
-        uint64_t *h = realloc(s->hist, ncap * sizeof *h);
+        uint64_t *h = ncap > s->caphist ? malloc((size_t)ncap * sizeof *h) : NULL;
         if (h == NULL)
             return true; /* cannot count: the safe answer is to give up */
+        for (uint32_t i = 0; i < s->nhist; i++)
+            h[i] = s->hist[(s->hist_head + i) % s->caphist];
+        free(s->hist);
         s->hist = h;
+        s->hist_head = 0;
         s->caphist = ncap;
     }
-    s->hist[s->nhist++] = now;
+    s->hist[(s->hist_head + s->nhist) % s->caphist] = now;
+    s->nhist++;
     return s->nhist > s->intensity;
+}
+
+/* Takes back the restart intensity_exceeded just recorded. */
+static void intensity_forget_last(sup_state *s)
+{
+    if (s->nhist != 0)
+        s->nhist--;
 }
 
 static void give_up(tr_ctx *ctx, sup_state *s)
@@ -535,8 +546,8 @@ static void restart_ready(tr_ctx *ctx, sup_state *s)
             continue;
         if (err == TR_ESTOPPED) {
             /* The runtime is stopping: it stops us next; no more restarts. */
-            if (counted && s->nhist > 0)
-                s->nhist--;
+            if (counted)
+                intensity_forget_last(s);
             s->rt_stopping = true;
             c->state = TR_SUP_CHILD_STOPPED;
             continue;
