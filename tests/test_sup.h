@@ -4,7 +4,7 @@
  * supervisor sends.
  *
  * A worker's spawn arguments are [test ref, tag]. It sends "up" (its tag)
- * from init and "bye" (its tag) from terminate, answers "ping" with its
+ * from init and "bye" (its tag) from terminate (unless killed), answers "ping" with its
  * tag and "pid" with its process id, fails on "crash" (reason error 7),
  * ends normally on "stop" and raises SIGSEGV on "segv". A worker whose tag
  * is negative fails its init (reason error 5), so it never stays up.
@@ -63,11 +63,12 @@ static int worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
     return 0; /* anything else, a trapped exit included, is ignored */
 }
 
+/* Says goodbye unless killed (a killed actor is gone without a word, as
+ * one in a SIGKILLed process is). */
 static void worker_terminate(tr_ctx *ctx, void *state, const tr_reason *why)
 {
-    (void)why;
     worker *w = state;
-    if (!tr_ref_is_nil(w->test))
+    if (!tr_ref_is_nil(w->test) && why->kind != TR_EXIT_KILLED)
         (void)tr_send_int(ctx, w->test, "bye", w->tag);
 }
 
