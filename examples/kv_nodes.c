@@ -15,7 +15,11 @@
  * tr_call, exactly as it would locally. Then it stops the server actor,
  * whose node shuts down when it sees it exit.
  *
- * Usage: kv_nodes [URL]   (default tcp://127.0.0.1:<a free port>)
+ * Usage: kv_nodes [--tls DIR] [--secret S] [URL]
+ *   default URL: tcp://127.0.0.1:<a free port>, or tls+tcp:// with --tls,
+ *   where DIR holds node.pem, node.key and ca.pem (tests/make_test_certs.sh
+ *   writes such a directory); both nodes then authenticate each other.
+ *   --secret adds a shared secret both nodes must prove they know.
  */
 #include <troupe.h>
 
@@ -33,6 +37,28 @@ enum {
     KEY_MAX = 31
 };
 
+static const char *tls_dir, *secret; /* from the command line */
+
+/* Starts a node named name, with the TLS identity and secret if given. */
+static tr_err node_start(tr_runtime **rt, const char *name)
+{
+    tr_runtime_opts o = TR_RUNTIME_OPTS_INIT;
+    o.node_name = name;
+    o.secret = secret;
+    tr_err err = tr_runtime_start(rt, &o);
+    if (err != TR_OK || tls_dir == NULL)
+        return err;
+    char cert[512], key[512], ca[512];
+    snprintf(cert, sizeof cert, "%s/node.pem", tls_dir);
+    snprintf(key, sizeof key, "%s/node.key", tls_dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", tls_dir);
+    tr_tls_opts t = TR_TLS_OPTS_INIT;
+    t.cert_file = cert;
+    t.key_file = key;
+    t.ca_file = ca;
+    return tr_runtime_set_tls(*rt, &t);
+}
+
 /* ---- the server actor: owns the table --------------------------------- */
 
 typedef struct kv {
@@ -48,12 +74,20 @@ static int find(const kv *t, const char *k, size_t n)
     return -1;
 }
 
+/* Answers a request with an empty "ok". */
+static int reply_ok(tr_ctx *ctx, const tr_msg *m)
+{
+    tr_msg *r;
+    tr_err err = tr_msg_new(&r, ctx, "ok");
+    return err == TR_OK ? tr_reply(ctx, m, r) : tr_reply_error(ctx, m, err);
+}
+
 static int kv_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 {
     kv *t = state;
     if (tr_msg_is(m, "quit")) {
         tr_stop_self(ctx, NULL);
-        return tr_msg_is_request(m) ? tr_reply(ctx, m, NULL) : 0;
+        return tr_msg_is_request(m) ? reply_ok(ctx, m) : 0;
     }
     tr_cursor c;
     const char *k;
@@ -77,7 +111,7 @@ static int kv_handle(tr_ctx *ctx, void *state, const tr_msg *m)
         memcpy(t->keys[i], k, n);
         t->keys[i][n] = '\0';
         t->vals[i] = v;
-        return tr_reply(ctx, m, NULL);
+        return reply_ok(ctx, m);
     }
     if (i < 0)
         return tr_reply_error(ctx, m, TR_ENOTFOUND);
@@ -96,11 +130,9 @@ static const tr_behaviour kv_beh = {"kv", sizeof(kv), NULL, kv_handle, NULL, NUL
 /* The server node: listens, runs "kv" until it exits, then stops. */
 static int server(const char *url, int ready_fd)
 {
-    tr_runtime_opts o = TR_RUNTIME_OPTS_INIT;
-    o.node_name = "kv-server";
     tr_runtime *rt;
     tr_ctx *ctx;
-    tr_err err = tr_runtime_start(&rt, &o);
+    tr_err err = node_start(&rt, "kv-server");
     if (err == TR_OK && (err = tr_listen(rt, url)) == TR_OK)
         err = tr_attach(&ctx, rt);
     if (err != TR_OK) {
@@ -156,13 +188,11 @@ static tr_err get(tr_ctx *ctx, tr_ref s, const char *op, const char *k, int64_t 
 
 static int client(const char *url)
 {
-    tr_runtime_opts o = TR_RUNTIME_OPTS_INIT;
-    o.node_name = "kv-client";
     tr_runtime *rt;
     tr_ctx *ctx;
     uint64_t node;
     tr_ref s;
-    tr_err err = tr_runtime_start(&rt, &o);
+    tr_err err = node_start(&rt, "kv-client");
     if (err == TR_OK)
         err = tr_attach(&ctx, rt);
     if (err == TR_OK)
@@ -214,11 +244,19 @@ static int free_port(void)
 
 int main(int argc, char **argv)
 {
-    char url[128];
-    if (argc > 1)
-        snprintf(url, sizeof url, "%s", argv[1]);
-    else
-        snprintf(url, sizeof url, "tcp://127.0.0.1:%d", free_port());
+    char url[128] = "";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--tls") == 0 && i + 1 < argc)
+            tls_dir = argv[++i];
+        else if (strcmp(argv[i], "--secret") == 0 && i + 1 < argc)
+            secret = argv[++i];
+        else
+            snprintf(url, sizeof url, "%s", argv[i]);
+    }
+    if (url[0] == '\0')
+        snprintf(url, sizeof url, "%s://127.0.0.1:%d", tls_dir != NULL ? "tls+tcp" : "tcp",
+                 free_port());
+    printf("nodes talk over %s%s\n", url, secret != NULL ? " with a shared secret" : "");
     int ready[2];
     if (pipe(ready) != 0)
         return 1;
