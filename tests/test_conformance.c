@@ -1,13 +1,17 @@
 /*
  * test_conformance — the same checks against every placement of an actor:
  * pooled and thread actors in this runtime, a process actor, and an actor
- * on a peer node linked over inproc://, ipc:// and tcp://.
+ * on a peer node linked over inproc://, ipc://, tcp:// and tls+tcp://
+ * (mutual TLS).
+ *
+ * Usage: test_conformance PATH-OF-make_test_certs.sh
  *
  * What a user relies on wherever the actor lives: per-sender order,
  * request/reply with the payload intact, deadlines, monitors and links
  * with the actor's own exit reason, names, and a normal stop.
  */
 #include "check.h"
+#include "link_test.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -70,9 +74,10 @@ enum place {
     P_INPROC,
     P_IPC,
     P_TCP,
+    P_TLS,
     P_COUNT
 };
-static const char *place_name[] = {"pooled", "thread", "process", "inproc", "ipc", "tcp"};
+static const char *place_name[] = {"pooled", "thread", "process", "inproc", "ipc", "tcp", "tls"};
 
 static tr_runtime *peer; /* the peer node of the current node placement */
 
@@ -223,8 +228,10 @@ static void conformance(tr_ctx *ctx, enum place p)
     CHECK(why.kind == TR_EXIT_NORMAL);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    test_certs certs;
+    test_certs_make(&certs, argc > 1 ? argv[1] : NULL);
     signal(SIGPIPE, SIG_IGN);
     tr_ctx *ctx;
     tr_runtime *rt = test_start(2, &ctx);
@@ -232,38 +239,35 @@ int main(void)
     for (enum place p = P_POOLED; p <= P_PROCESS; p++)
         conformance(ctx, p);
 
-    char url_a[128], url_b[128];
     for (enum place p = P_INPROC; p < P_COUNT; p++) {
-        int port = 20000 + (int)(getpid() % 20000);
-        switch (p) {
-        case P_INPROC:
-            snprintf(url_a, sizeof url_a, "inproc://conf-a-%d", (int)getpid());
-            snprintf(url_b, sizeof url_b, "inproc://conf-b-%d", (int)getpid());
-            break;
-        case P_IPC:
-            snprintf(url_a, sizeof url_a, "ipc:///tmp/troupe-conf-a-%d.sock", (int)getpid());
-            snprintf(url_b, sizeof url_b, "ipc:///tmp/troupe-conf-b-%d.sock", (int)getpid());
-            break;
-        default:
-            snprintf(url_a, sizeof url_a, "tcp://127.0.0.1:%d", port);
-            snprintf(url_b, sizeof url_b, "tcp://127.0.0.1:%d", port + 1);
-            break;
-        }
+        char url[128];
+        if (p == P_INPROC)
+            snprintf(url, sizeof url, "inproc://conf-%d", (int)getpid());
+        else if (p == P_IPC)
+            snprintf(url, sizeof url, "ipc:///tmp/troupe-conf-%d.sock", (int)getpid());
+        else
+            snprintf(url, sizeof url, "%s://127.0.0.1:%d", p == P_TLS ? "tls+tcp" : "tcp",
+                     test_free_port());
         tr_runtime_opts o = TR_RUNTIME_OPTS_INIT;
         o.workers = 1;
         o.node_name = "peer";
         CHECK_OK(tr_runtime_start(&peer, &o));
-        (void)url_a;
-        CHECK_OK(tr_listen(peer, url_b));
+        if (p == P_TLS) {
+            test_set_tls(peer, &certs, false);
+            test_set_tls(rt, &certs, false);
+        }
+        CHECK_OK(tr_listen(peer, url));
         uint64_t node; /* this node dials: it knows the link is up on return */
-        CHECK_OK(tr_connect(rt, url_b, TEST_WAIT_MS, &node));
+        CHECK_OK(tr_connect(rt, url, TEST_WAIT_MS, &node));
         CHECK(node == tr_runtime_node(peer));
         conformance(ctx, p);
         CHECK_OK(tr_runtime_stop(peer, TR_STOP_DRAIN));
         tr_runtime_free(peer);
         peer = NULL;
+        test_url_cleanup(url);
     }
     test_finish(rt, ctx);
+    test_certs_remove(&certs);
     printf("conformance: ok\n");
     return 0;
 }
