@@ -522,6 +522,7 @@ static void child_main(const void *arg, size_t len, int fd)
     tr_behaviour b = {ca->beh_name, ca->state_size, ca->init, ca->handle, ca->terminate, ca->run};
     tr_runtime_opts o = TR_RUNTIME_OPTS_INIT;
     o.workers = 1;
+    o.spin_us = 1;
     o.node_name = ca->node_name;
     o.max_frame = ca->max_frame;
     o.watchdog_ms = ca->watchdog_ms;

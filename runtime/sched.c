@@ -51,6 +51,7 @@ struct sched {
     pthread_mutex_t park_lock;
     pthread_cond_t park_cv;
     _Atomic uint32_t nparked;
+    _Atomic uint32_t nspinning; /* idle workers spinning now */
     _Atomic bool exit;
 };
 
@@ -362,13 +363,22 @@ static void *worker_main(void *arg)
     uint64_t spin_ns = s->rt->spin_ns;
     for (;;) {
         tr_actor *a = find_work(w);
-        if (a == NULL) {
+        /* At most half the workers (at least one) spin while idle: the
+         * rest of the cores stay free for the threads that bring work in
+         * (node links, thread actors), which a spinning pool would hold
+         * off for the whole spin. */
+        if (a == NULL && atomic_fetch_add_explicit(&s->nspinning, 1, memory_order_relaxed) <
+                             (s->n + 1) / 2) {
             uint64_t until = tr__now_ns() + spin_ns;
             do {
                 for (int i = 0; i < 64; i++)
                     cpu_relax();
                 a = find_work(w);
             } while (a == NULL && tr__now_ns() < until);
+            atomic_fetch_sub_explicit(&s->nspinning, 1, memory_order_relaxed);
+        } else if (a == NULL) {
+            atomic_fetch_sub_explicit(&s->nspinning, 1, memory_order_relaxed);
+            a = find_work(w);
         }
         if (a == NULL) {
             if (atomic_load_explicit(&s->exit, memory_order_acquire))
