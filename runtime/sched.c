@@ -367,8 +367,8 @@ static void *worker_main(void *arg)
          * rest of the cores stay free for the threads that bring work in
          * (node links, thread actors), which a spinning pool would hold
          * off for the whole spin. */
-        if (a == NULL && atomic_fetch_add_explicit(&s->nspinning, 1, memory_order_relaxed) <
-                             (s->n + 1) / 2) {
+        if (a == NULL &&
+            atomic_fetch_add_explicit(&s->nspinning, 1, memory_order_relaxed) < (s->n + 1) / 2) {
             uint64_t until = tr__now_ns() + spin_ns;
             do {
                 for (int i = 0; i < 64; i++)
