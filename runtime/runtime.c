@@ -44,7 +44,7 @@ tr_err tr__runtime_start_as(tr_runtime **out, const tr_runtime_opts *opts, uint6
     rt->node = node != 0 ? node : node_id_new();
     snprintf(rt->name, sizeof rt->name, "%s", o->node_name != NULL ? o->node_name : "troupe");
     rt->batch = o->batch != 0 ? o->batch : 4096;
-    rt->spin_ns = (o->spin_us != 0 ? o->spin_us : 50) * 1000u;
+    rt->spin_ns = (o->spin_us != 0 ? o->spin_us : 10) * 1000u;
     rt->max_frame = o->max_frame != 0 ? o->max_frame : 4u << 20;
     atomic_store(&rt->next_corr, 1);
     pthread_mutex_init(&rt->table_lock, NULL);

@@ -116,7 +116,7 @@ typedef struct tr_runtime_opts {
     const char *node_name;   /* copied; NULL = "troupe" */
     uint32_t batch;          /* most messages a pooled actor handles per turn; 0 = 4096. A turn
                                 also ends after 1024 sends or ~200 us, whichever is first */
-    uint32_t spin_us;        /* how long an idle worker spins before parking; 0 = 50 */
+    uint32_t spin_us;        /* how long an idle worker spins before parking; 0 = 10 */
     uint32_t max_frame;      /* largest frame a node link sends or accepts; 0 = 4 MiB */
     uint32_t link_detect_ms; /* silence after which a linked node is declared down; 0 = 2000 */
     uint32_t link_drain_ms;  /* stop waits this long at most for peers to acknowledge what
