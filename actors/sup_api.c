@@ -286,41 +286,10 @@ tr_err tr_sup_event_info(tr_sup_event *out, const tr_msg *m)
 
 /* ---- blocking helpers ---------------------------------------------------- */
 
-static bool never_match(const tr_msg *m, void *udata)
-{
-    (void)m;
-    (void)udata;
-    return false;
-}
-
-/*
- * tr_call with req (always consumed here). tr_call leaves req with the
- * caller for TR_EINVAL, TR_EWOULDBLOCK, TR_EWRONGKIND and TR_EBUSY, but a
- * supervisor also answers with some of those codes, after which req is
- * gone. So every case in which tr_call would keep req is caught first:
- * the arguments, a pooled caller, and a call from inside a request
- * continuation (a zero-time receive that can take nothing tells, with the
- * same TR_EBUSY). After that, whatever tr_call returns, it took req.
- */
+/* tr_call with req, which it takes whatever it returns. */
 static tr_err sup_call(tr_ctx *ctx, tr_ref sup, tr_msg *req, uint32_t timeout_ms, tr_msg **reply)
 {
     *reply = NULL;
-    tr_err err = TR_OK;
-    if (ctx == NULL || tr_ref_is_nil(sup))
-        err = TR_EINVAL;
-    else if (tr_ctx_kind(ctx) == TR_POOLED)
-        err = TR_EWOULDBLOCK;
-    if (err == TR_OK) {
-        tr_msg *none = NULL;
-        tr_err probe = tr_receive(ctx, NULL, never_match, NULL, 0, &none);
-        if (probe != TR_ETIMEDOUT)
-            err = probe == TR_OK ? TR_EINVAL : probe; /* TR_OK cannot happen */
-        tr_msg_free(none);
-    }
-    if (err != TR_OK) {
-        tr_msg_free(req);
-        return err;
-    }
     return tr_call(ctx, sup, req, timeout_ms, reply);
 }
 

@@ -140,13 +140,6 @@ static bool failed(tr_err err, const char *what)
     return err != TR_OK;
 }
 
-/* tr_call keeps the request only when it failed before sending it. */
-static bool call_kept_request(tr_err err)
-{
-    return err == TR_EINVAL || err == TR_EWOULDBLOCK || err == TR_ENOACTOR || err == TR_EFULL ||
-           err == TR_ENOROUTE;
-}
-
 int main(void)
 {
     tr_runtime *rt = NULL;
@@ -182,9 +175,8 @@ int main(void)
     if (failed(tr_receive(ctx, "all-in", NULL, NULL, 30000, &all_in), "wait for all-in") ||
         failed(tr_msg_new(&m, ctx, "get"), "new get"))
         goto out;
-    tr_err err = tr_call(ctx, counter, m, 5000, &reply);
-    if (!call_kept_request(err))
-        m = NULL;
+    tr_err err = tr_call(ctx, counter, m, 5000, &reply); /* takes m */
+    m = NULL;
     if (failed(err, "call get") || failed(tr_msg_int(reply, &total), "read total"))
         goto out;
 

@@ -518,8 +518,8 @@ tr_err tr_node_kernel(tr_ref *out, tr_ctx *ctx, uint64_t node)
 
 /* ---- asking another node ------------------------------------------------- */
 
-/* Checks that ctx may make a blocking call (as tr_call would), so that
- * tr_call, once reached, always takes the request. */
+/* Checks that ctx may make a blocking call (as tr_call would), before
+ * anything is built or sent. */
 static tr_err blocking_check(tr_ctx *ctx)
 {
     if (ctx->type == CTX_WORKER)
@@ -603,7 +603,7 @@ static tr_err ask_blocking(tr_ref *out, tr_ctx *ctx, uint64_t node, tr_msg *req,
         return err;
     }
     tr_msg *rep = NULL;
-    err = tr_call(ctx, k, req, timeout_ms, &rep); /* takes req: blocking_check passed */
+    err = tr_call(ctx, k, req, timeout_ms, &rep); /* takes req */
     if (err != TR_OK)
         return err;
     err = tr_msg_ref(rep, out) == TR_OK ? TR_OK : TR_EBADMSG;

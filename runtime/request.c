@@ -192,25 +192,31 @@ tr_err tr_request(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_r
 
 tr_err tr_call(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_msg **reply)
 {
-    if (ctx == NULL || req == NULL || reply == NULL || tr_ref_is_nil(to))
+    if (req == NULL)
         return TR_EINVAL;
-    if (ctx->type == CTX_WORKER)
-        return TR_EWOULDBLOCK;
-    if (ctx->type == CTX_TIMER)
-        return TR_EWRONGKIND;
-    if (ctx->thr->busy)
-        return TR_EBUSY; /* from a continuation inside a receive or call */
     tr_err err = TR_OK;
-    if (ctx->thr->stopped || ctx->exiting)
+    if (ctx == NULL || reply == NULL || tr_ref_is_nil(to))
+        err = TR_EINVAL;
+    else if (ctx->type == CTX_WORKER)
+        err = TR_EWOULDBLOCK;
+    else if (ctx->type == CTX_TIMER)
+        err = TR_EWRONGKIND;
+    else if (ctx->thr->busy)
+        err = TR_EBUSY; /* from a continuation inside a receive or call */
+    else if (ctx->thr->stopped || ctx->exiting)
         err = TR_ESTOPPED;
     else if (req->flags & MF_NOMEM)
         err = TR_ENOMEM;
-    uint64_t corr = atomic_fetch_add_explicit(&ctx->rt->next_corr, 1, memory_order_relaxed);
-    uint64_t deadline = deadline_in(timeout_ms);
-    if (err == TR_OK)
+    uint64_t corr = 0, deadline = 0;
+    if (err == TR_OK) {
+        corr = atomic_fetch_add_explicit(&ctx->rt->next_corr, 1, memory_order_relaxed);
+        deadline = deadline_in(timeout_ms);
         err = tr__send_user(ctx, to, req, MF_REQUEST, corr, deadline);
+    }
     if (err != TR_OK) {
-        tr__msg_release(ctx, req); /* a call always takes its request */
+        /* A call always takes its request: the caller never has to tell a
+         * local refusal from the same code replied by the callee. */
+        tr__msg_release(ctx, req);
         return err;
     }
     *reply = NULL;

@@ -563,14 +563,14 @@ tr_err tr_request(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_r
 /*
  * Sends req and blocks for the reply, at most timeout_ms. Thread actors and
  * attached threads only: from a pooled actor it returns TR_EWOULDBLOCK and
- * sends nothing. Once its arguments are valid (all results but TR_EINVAL,
- * TR_EWOULDBLOCK and TR_EWRONGKIND) the call takes req, sent or not, so an
- * error replied by the callee never leaves the caller guessing who owns it.
- * On TR_OK the caller owns *reply. Errors: TR_ETIMEDOUT, TR_ENOACTOR (the
- * callee was dead, or died with the request still queued), TR_EEXITED (a
- * pooled callee exited while handling it), TR_EFULL, TR_ENOROUTE,
- * TR_ESTOPPED, TR_EBUSY (from a request continuation; req not taken), or
- * the status the callee replied with (tr_reply_error).
+ * sends nothing. The call takes req whatever it returns, sent or not (a
+ * NULL req is TR_EINVAL), so an error replied by the callee never leaves
+ * the caller guessing who owns it. On TR_OK the caller owns *reply.
+ * Errors: TR_EINVAL, TR_EWRONGKIND (a timer context), TR_ETIMEDOUT,
+ * TR_ENOACTOR (the callee was dead, or died with the request still
+ * queued), TR_EEXITED (a pooled callee exited while handling it), TR_EFULL,
+ * TR_ENOROUTE, TR_ESTOPPED, TR_EBUSY (from a request continuation), or the
+ * status the callee replied with (tr_reply_error).
  */
 tr_err tr_call(tr_ctx *ctx, tr_ref to, tr_msg *req, uint32_t timeout_ms, tr_msg **reply);
 

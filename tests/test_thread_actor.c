@@ -184,7 +184,6 @@ static int misuser_handle(tr_ctx *ctx, void *state, const tr_msg *m)
     r[0] = tr_receive(ctx, NULL, NULL, NULL, 0, &got);
     CHECK_OK(tr_msg_new(&req, ctx, "shouldnt"));
     r[1] = tr_call(ctx, g_main, req, 100, &rep);
-    tr_msg_free(req); /* not sent: still ours */
     r[2] = tr_ctx_kind(ctx);
     test_send_ints(ctx, g_main, "tried", 3, r);
     return 0;
