@@ -28,6 +28,7 @@ tr_err tr_sup_start(tr_ref *out, tr_ctx *ctx, const tr_sup_spec *spec, const tr_
         o = *opts;
     }
     o.trap_exit = true;
+    o.trap_stop = true; /* a runtime stop goes through it, in its order */
     tr_msg *args;
     tr_err err = tr_msg_new(&args, ctx, SUP_TAG_ARGS);
     if (err != TR_OK)

@@ -182,6 +182,8 @@ static tr_err spawn_child(tr_ctx *ctx, sup_child *c, tr_ref *out)
     }
     tr_spawn_opts o = cs->spawn;
     o.link = true;
+    if (cs->is_sup)
+        o.trap_stop = true;
     err = tr_spawn(out, ctx, cs->is_sup ? &tr__sup_behaviour : cs->behaviour, args, &o);
     if (err != TR_OK)
         tr_msg_free(args);

@@ -109,6 +109,7 @@ tr_err tr__slot_alloc(tr_runtime *rt, tr_ctx *ctx, tr_actor **out, uint16_t dept
     atomic_store_explicit(&a->depth, depth, memory_order_relaxed);
     atomic_store_explicit(&a->discard, 0, memory_order_relaxed);
     atomic_store_explicit(&a->has_names, 0, memory_order_relaxed);
+    atomic_store_explicit(&a->trap_stop, 0, memory_order_relaxed);
     atomic_fetch_add_explicit(&rt->live_at_depth[depth], 1, memory_order_relaxed);
     if (depth != 0) /* depth 0 is an attached thread, not an actor */
         atomic_fetch_add_explicit(&rt->live, 1, memory_order_relaxed);
@@ -133,8 +134,11 @@ static void slot_count_exit(tr_runtime *rt, tr_actor *a)
         atomic_fetch_sub_explicit(&rt->live, 1, memory_order_relaxed);
     /* acq_rel: the stopper waiting for this depth to empty must see the
      * exit's effects once it reads zero. */
-    if (atomic_fetch_sub_explicit(&rt->live_at_depth[depth], 1, memory_order_acq_rel) == 1 &&
-        atomic_load_explicit(&rt->stopping, memory_order_seq_cst)) {
+    bool last_trap =
+        atomic_load_explicit(&a->trap_stop, memory_order_relaxed) &&
+        atomic_fetch_sub_explicit(&rt->live_trap_stop[depth], 1, memory_order_acq_rel) == 1;
+    bool last = atomic_fetch_sub_explicit(&rt->live_at_depth[depth], 1, memory_order_acq_rel) == 1;
+    if ((last || last_trap) && atomic_load_explicit(&rt->stopping, memory_order_seq_cst)) {
         pthread_mutex_lock(&rt->stop_lock);
         pthread_cond_broadcast(&rt->stop_cv);
         pthread_mutex_unlock(&rt->stop_lock);
@@ -772,6 +776,11 @@ tr_err tr__spawn_with(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *a
 
     atomic_store_explicit(&a->limit, o->mailbox_limit, memory_order_relaxed);
     atomic_store_explicit(&a->overflow, (uint8_t)o->overflow, memory_order_relaxed);
+    if (o->trap_stop) {
+        atomic_store_explicit(&a->trap_stop, 1, memory_order_relaxed);
+        uint16_t d = atomic_load_explicit(&a->depth, memory_order_relaxed); /* clamped */
+        atomic_fetch_add_explicit(&rt->live_trap_stop[d], 1, memory_order_relaxed);
+    }
     struct spawn_go g = {ctx, a, ref, o, {b, args, o->trap_exit, o->link}, init};
     if (o->link)
         tr__links_add(ctx->actor, ref);

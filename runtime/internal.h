@@ -228,6 +228,7 @@ struct tr_actor {
     _Atomic uint8_t discard;            /* shutdown asked to discard queued messages */
     _Atomic uint8_t has_names;          /* the registry may hold names for this actor */
     _Atomic uint16_t depth;             /* spawn depth, for shutdown order */
+    _Atomic uint8_t trap_stop;          /* a runtime stop reaches it as an exit signal */
     _Atomic(struct thread_actor *) thr; /* the thread to wake, for TR_THREAD */
 
     /* Consumer line. */
@@ -309,6 +310,7 @@ struct tr_runtime {
     _Atomic bool stopping;   /* no spawns once set (see tr__slot_alloc) */
     _Atomic bool stopped;    /* workers gone: sends fail with TR_ESTOPPED */
     _Atomic uint64_t live_at_depth[MAX_DEPTH];
+    _Atomic uint64_t live_trap_stop[MAX_DEPTH]; /* live trap_stop actors by depth */
     _Atomic uint32_t max_depth;
     _Atomic uint64_t live;
     pthread_mutex_t stop_lock;

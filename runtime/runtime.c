@@ -2,8 +2,9 @@
  * runtime.c — a runtime's life: start, ordered stop, free, and counters.
  *
  * Everything a runtime owns hangs off its handle; several runtimes can live
- * in one process. Stop goes by spawn depth, deepest first, so an actor's
- * children have terminated before it is told to stop. This file must not
+ * in one process. Stop first hands each trap_stop actor (a supervisor) the
+ * stop of its subtree, shallowest first, then goes by spawn depth, deepest
+ * first, so an actor's children have terminated before it is told to stop. This file must not
  * run actors itself.
  */
 #include "mailbox.h"
@@ -96,13 +97,30 @@ static void stop_depth(tr_runtime *rt, int d, tr_stop_mode mode)
     }
 }
 
-static void wait_depth_empty(tr_runtime *rt, int d)
+/* Waits until *live (a per-depth count) is zero. */
+static void wait_zero(tr_runtime *rt, _Atomic uint64_t *live)
 {
     pthread_mutex_lock(&rt->stop_lock);
     /* acquire: pairs with slot_count_exit's acq_rel decrement. */
-    while (atomic_load_explicit(&rt->live_at_depth[d], memory_order_acquire) != 0)
+    while (atomic_load_explicit(live, memory_order_acquire) != 0)
         pthread_cond_wait(&rt->stop_cv, &rt->stop_lock);
     pthread_mutex_unlock(&rt->stop_lock);
+}
+
+/* Sends a shutdown exit signal to every live trap_stop actor at depth d. */
+static void shutdown_trap_stop(tr_runtime *rt, int d)
+{
+    tr_reason why = tr_reason_make(TR_EXIT_SHUTDOWN, 0, NULL);
+    uint32_t n = atomic_load_explicit(&rt->nslots, memory_order_acquire);
+    for (uint32_t id = 0; id < n; id++) {
+        tr_actor *a = tr__actor_lookup(rt, id);
+        uint32_t inc = atomic_load_explicit(&a->incarnation, memory_order_acquire);
+        if ((inc & 1) == 0 || !atomic_load_explicit(&a->trap_stop, memory_order_relaxed) ||
+            atomic_load_explicit(&a->depth, memory_order_relaxed) != d)
+            continue;
+        tr_ref ref = {rt->node, id, inc};
+        tr__signal(&rt->stop_ctx, ref, TR_REF_NIL, MK_EXIT, 0, 0, &why);
+    }
 }
 
 tr_err tr_runtime_stop(tr_runtime *rt, tr_stop_mode mode)
@@ -126,9 +144,18 @@ tr_err tr_runtime_stop(tr_runtime *rt, tr_stop_mode mode)
         pthread_cond_wait(&rt->stop_cv, &rt->stop_lock);
     pthread_mutex_unlock(&rt->stop_lock);
     int maxd = (int)atomic_load_explicit(&rt->max_depth, memory_order_relaxed);
+    /* Actors that own the stop of their subtree (supervisors) go first,
+     * shallowest first, each told by an exit signal and waited for: they
+     * stop their children in their own order and time. */
+    for (int d = 1; d <= maxd; d++) {
+        if (atomic_load_explicit(&rt->live_trap_stop[d], memory_order_acquire) == 0)
+            continue;
+        shutdown_trap_stop(rt, d);
+        wait_zero(rt, &rt->live_trap_stop[d]);
+    }
     for (int d = maxd; d >= 1; d--) {
         stop_depth(rt, d, mode);
-        wait_depth_empty(rt, d);
+        wait_zero(rt, &rt->live_at_depth[d]);
     }
     /* Attached threads are the user's: tell them, do not wait for them. */
     stop_depth(rt, 0, mode);

@@ -145,8 +145,12 @@ typedef enum tr_stop_mode {
 } tr_stop_mode;
 
 /*
- * Stops every actor — children before parents (an actor's children are the
- * actors it spawned), so a parent's terminate sees its children gone — joins
+ * Stops every actor. First each actor spawned with opts.trap_stop (a
+ * supervisor, say), shallowest first, gets an exit signal TR_EXIT_SHUTDOWN
+ * from no one (TR_REF_NIL) and the stop waits until it has exited, so it
+ * stops its own children in its own order and time; it must exit once it
+ * has. Then the rest go children before parents (an actor's children are
+ * the actors it spawned), so a parent's terminate sees its children gone — joins
  * thread actors and worker threads, and makes later spawns and sends fail
  * with TR_ESTOPPED. A thread actor learns of the stop from tr_receive or
  * tr_call (TR_ESTOPPED) and must then return from run; one blocked
@@ -423,11 +427,14 @@ typedef struct tr_spawn_opts {
     const char *name;       /* register this name for the actor before it runs; may be NULL */
     uint32_t shutdown_ms;   /* process actors: how long a stop waits for the process to end
                                before it is killed with SIGKILL; 0 = 5000 */
+    bool trap_stop;         /* a runtime stop reaches this actor first, as an exit signal
+                               TR_EXIT_SHUTDOWN, and leaves its subtree to it (see
+                               tr_runtime_stop); supervisors set it */
 } tr_spawn_opts;
 
-#define TR_SPAWN_OPTS_INIT                                      \
-    {                                                           \
-        TR_POOLED, 0, TR_OVERFLOW_REJECT, false, false, NULL, 0 \
+#define TR_SPAWN_OPTS_INIT                                             \
+    {                                                                  \
+        TR_POOLED, 0, TR_OVERFLOW_REJECT, false, false, NULL, 0, false \
     }
 
 /*

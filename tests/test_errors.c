@@ -193,7 +193,9 @@ static void spawning_and_sending(tr_ctx *ctx, tr_runtime *rt)
     tr_msg *got = NULL;
     CHECK_ERR(tr_receive(ctx, NULL, NULL, NULL, 0, NULL), TR_EINVAL);
     CHECK_ERR(tr_receive(NULL, NULL, NULL, NULL, 0, &got), TR_EINVAL);
-    CHECK_ERR(tr_call(ctx, tr_self(ctx), m, 100, NULL), TR_EINVAL);
+    tr_msg *taken = NULL;
+    CHECK_OK(tr_msg_new(&taken, ctx, "taken"));
+    CHECK_ERR(tr_call(ctx, tr_self(ctx), taken, 100, NULL), TR_EINVAL); /* takes it all the same */
     CHECK_ERR(tr_call(ctx, tr_self(ctx), NULL, 100, &got), TR_EINVAL);
     CHECK_ERR(tr_request(ctx, tr_self(ctx), m, 100, NULL, NULL), TR_EINVAL);
 

@@ -430,6 +430,117 @@ static void test_runtime_stop(void)
     tr_runtime_free(rt);
 }
 
+/* ---- runtime stop goes through the supervisors --------------------------- */
+
+/* Children that write their tag into stop_order when they terminate. */
+static _Atomic int stop_order[8];
+static _Atomic int stop_count;
+static _Atomic int stop_reason_bad;
+
+static int ordered_init(tr_ctx *ctx, void *state, const tr_msg *args)
+{
+    (void)ctx;
+    return args != NULL && tr_msg_int(args, state) == TR_OK ? 0 : TR_EBADMSG;
+}
+
+static int ordered_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+    (void)ctx;
+    (void)state;
+    (void)m;
+    return 0;
+}
+
+/* A thread child: receives until it is told to stop. */
+static int ordered_run(tr_ctx *ctx, void *state)
+{
+    (void)state;
+    tr_msg *m = NULL;
+    while (tr_receive(ctx, NULL, NULL, NULL, -1, &m) == TR_OK)
+        tr_msg_free(m);
+    return 0;
+}
+
+static void ordered_terminate(tr_ctx *ctx, void *state, const tr_reason *why)
+{
+    (void)ctx;
+    if (why->kind != TR_EXIT_SHUTDOWN && why->kind != TR_EXIT_NORMAL)
+        atomic_fetch_add(&stop_reason_bad, 1);
+    int i = atomic_fetch_add(&stop_count, 1);
+    if (i < 8)
+        atomic_store(&stop_order[i], (int)*(int64_t *)state);
+}
+
+static const tr_behaviour ordered_beh = {"ordered",      sizeof(int64_t),   ordered_init,
+                                         ordered_handle, ordered_terminate, NULL};
+static const tr_behaviour ordered_thread_beh = {
+    "ordered_thread", sizeof(int64_t), ordered_init, NULL, ordered_terminate, ordered_run};
+
+static tr_sup_child_spec ordered_spec(const char *id, wargs *a, tr_ctx *ctx, int64_t tag,
+                                      bool thread)
+{
+    tr_msg *m;
+    CHECK_OK(tr_msg_new(&m, ctx, "args"));
+    CHECK_OK(tr_pack_int(m, tag));
+    size_t len;
+    const uint8_t *p = tr_msg_payload(m, &len);
+    memcpy(a->bytes, p, len);
+    a->len = len;
+    tr_msg_free(m);
+    tr_sup_child_spec s = TR_SUP_CHILD_SPEC_INIT;
+    s.id = id;
+    s.behaviour = thread ? &ordered_thread_beh : &ordered_beh;
+    s.args = a->bytes;
+    s.args_len = a->len;
+    s.spawn.kind = thread ? TR_THREAD : TR_POOLED;
+    return s;
+}
+
+/* A runtime stop lets each supervisor stop its children itself, in reverse
+ * start order and nested supervisors' children with them — not the
+ * deepest actors first, all at once. */
+static void test_runtime_stop_order(void)
+{
+    tr_ctx *ctx;
+    tr_runtime *rt = test_start(2, &ctx);
+    wargs a[5];
+    tr_sup_child_spec inner_kids[2] = {ordered_spec("x", &a[0], ctx, 21, false),
+                                       ordered_spec("y", &a[1], ctx, 22, true)};
+    tr_sup_spec inner = TR_SUP_SPEC_INIT;
+    inner.children = inner_kids;
+    inner.nchildren = 2;
+    tr_sup_child_spec kids[4] = {ordered_spec("a", &a[2], ctx, 1, false),
+                                 ordered_spec("b", &a[3], ctx, 2, true), TR_SUP_CHILD_SPEC_INIT,
+                                 ordered_spec("c", &a[4], ctx, 3, false)};
+    kids[2].id = "inner";
+    kids[2].sup = &inner;
+    tr_sup_spec top = TR_SUP_SPEC_INIT;
+    top.children = kids;
+    top.nchildren = 4;
+    top.events = tr_self(ctx);
+    tr_ref sup;
+    CHECK_OK(tr_sup_start(&sup, ctx, &top, NULL));
+    ev_from(ctx, sup, TR_SUP_EV_STARTED, "a");
+    ev_from(ctx, sup, TR_SUP_EV_STARTED, "b");
+    ev_from(ctx, sup, TR_SUP_EV_STARTED, "inner");
+    ev_from(ctx, sup, TR_SUP_EV_STARTED, "c");
+    tr_detach(ctx);
+    CHECK_OK(tr_runtime_stop(rt, TR_STOP_DRAIN));
+    static const int want[] = {3, 22, 21, 2, 1};
+    CHECK(atomic_load(&stop_count) == 5);
+    for (int i = 0; i < 5; i++) {
+        if (atomic_load(&stop_order[i]) != want[i]) {
+            fprintf(stderr, "stop order: position %d is %d, expected %d\n", i,
+                    atomic_load(&stop_order[i]), want[i]);
+            CHECK(false);
+        }
+    }
+    CHECK(atomic_load(&stop_reason_bad) == 0);
+    tr_counters c = test_counters(rt);
+    CHECK(c.live_actors == 0 && c.spawned == c.exited);
+    tr_runtime_free(rt);
+}
+
 int main(void)
 {
     /* A private temporary directory for the process actors' sockets. */
@@ -449,6 +560,8 @@ int main(void)
     test_finish(rt, ctx);
     fprintf(stderr, "-- runtime_stop\n");
     test_runtime_stop();
+    fprintf(stderr, "-- runtime_stop_order\n");
+    test_runtime_stop_order();
     CHECK(rmdir(tmpdir) == 0);
     if (races[0] + races[1] + races[2] != 0)
         printf("sup_tree: %u process spawn race(s) set aside (see the notes above)\n",
