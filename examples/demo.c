@@ -284,10 +284,12 @@ static int on_answer(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err statu
         c->down_since = now_s();
         return 0;
     }
-    if (status == TR_OK && j->worker == VICTIM)
-        c->victim_pid = v[1], c->down = false;
-    else if (status == TR_OK)
+    if (status == TR_OK && j->worker == VICTIM) {
+        c->victim_pid = v[1];
+        c->down = false; /* back, and answering */
+    } else if (status == TR_OK) {
         c->answered_while_down += c->down;
+    }
     if (status == TR_OK)
         status = ints_msg(&add, ctx, "add", (int64_t[]){j->block, v[0], v[1]}, 3);
     if (status == TR_OK &&
@@ -308,9 +310,9 @@ static int on_answer(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err statu
 static tr_err retry(tr_ctx *ctx, client *c)
 {
     tr_ref r;
-    tr_err err = tr_whereis(&r, c->rt, worker_name[VICTIM]);
     if (now_s() - c->down_since > WAIT_MS / 1000.0)
         return TR_ETIMEDOUT;
+    tr_err err = tr_whereis(&r, c->rt, worker_name[VICTIM]);
     if (err == TR_ENOTFOUND || (err == TR_OK && tr_ref_eq(r, c->workers[VICTIM])))
         return TR_OK; /* not restarted yet, or already asked */
     if (err == TR_OK) {
