@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # The demo program, relative to the build directory.
-DEMO=examples/pingpong
+DEMO=examples/demo
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
