@@ -343,21 +343,20 @@ static size_t heap_in_use(void)
 /*
  * The outcomes a request may have under chaos besides the right answer,
  * each explained by a crash and each reported at once, never by waiting:
- *  - TR_ENOTFOUND: the name look-up found nothing — the child's process
- *    died and its new incarnation is not registered yet (counted per
- *    look-up; nothing was sent);
+ *  - TR_ENOTFOUND, from the name look-up only: the child's process died
+ *    and its new incarnation is not registered yet (nothing was sent);
  *  - TR_ENOACTOR: the reference looked up had exited (the name is released
  *    only as the old incarnation exits), or it died with the request still
  *    queued for it;
  *  - TR_EEXITED: the request was in flight to the process when it died.
  * Anything else fails the test: TR_ETIMEDOUT (a request lost: see
  * REQ_DEADLINE_MS), TR_EFULL (the mailboxes are unbounded), TR_ESTOPPED
- * (nothing stops during the chaos), a wrong or foreign answer.
+ * (nothing stops during the chaos), an error the child never replies
+ * with, a wrong or foreign answer.
  */
-static bool request_failure_ok(tr_err e)
-{
-    return e == TR_ENOTFOUND || e == TR_ENOACTOR || e == TR_EEXITED;
-}
+static bool lookup_failure_ok(tr_err e) { return e == TR_ENOTFOUND; }
+
+static bool request_failure_ok(tr_err e) { return e == TR_ENOACTOR || e == TR_EEXITED; }
 
 static int on_reply(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err status, void *udata)
 {
@@ -403,7 +402,11 @@ static void client_issue(tr_ctx *ctx, client *cl, req_slot *s)
     cl->sent++;
     tr_ref to;
     tr_err e = tr_whereis(&to, ch->rt, child_names[s->child]);
-    if (e == TR_OK) {
+    if (e != TR_OK) {
+        if (!lookup_failure_ok(e))
+            TEST_FAIL("client %u: looking up %s: %s", cl->index, child_names[s->child],
+                      tr_err_name(e));
+    } else {
         tr_msg *m;
         CHECK_OK(tr_msg_new(&m, ctx, "work"));
         CHECK_OK(tr_pack_array(m, 2));
@@ -415,10 +418,10 @@ static void client_issue(tr_ctx *ctx, client *cl, req_slot *s)
             return;
         s->busy = false;
         tr_msg_free(m);
+        if (!request_failure_ok(e))
+            TEST_FAIL("client %u: request %" PRId64 " to %s: %s", cl->index, s->id,
+                      child_names[s->child], tr_err_name(e));
     }
-    if (!request_failure_ok(e))
-        TEST_FAIL("client %u: request %" PRId64 " to %s: %s", cl->index, s->id,
-                  child_names[s->child], tr_err_name(e));
     cl->failed[e]++;
 }
 
@@ -475,7 +478,7 @@ static int child_pid(tr_ctx *ctx, chaos *ch, uint32_t i)
 {
     tr_ref to;
     tr_err e = tr_whereis(&to, ch->rt, child_names[i]);
-    if (e == TR_ENOTFOUND)
+    if (lookup_failure_ok(e))
         return 0;
     CHECK_OK(e);
     tr_msg *req, *rep = NULL;
