@@ -475,8 +475,11 @@ tr_err tr__links_init(tr_runtime *rt, const tr_runtime_opts *o);
 tr_err tr__link_send(tr_ctx *ctx, tr_ref to, tr_msg *m);
 /* True when this runtime has a live link (session) to node. */
 bool tr__link_known(tr_runtime *rt, uint64_t node);
-/* Closes the link to node for good (it will not come back). */
+/* Closes the link to node for good (it will not come back): its peer is
+ * retired for reuse and the node leaves tr_nodes. */
 void tr__link_forget(tr_runtime *rt, uint64_t node);
+/* remote.c: drops node from tr_nodes and its per-node subscriptions. */
+void tr__node_forget(tr_runtime *rt, uint64_t node);
 /* Drains (waits up to the drain time for peers to acknowledge what was
  * sent), says BYE, closes every connection and waits for their callbacks.
  * Blocking; called once actors are stopped. */

@@ -32,22 +32,52 @@
 
 struct peer *tr__peer_find(struct links *L, uint64_t node)
 {
-    /* acquire: pairs with the release store in tr__peer_new; next and node
-     * are immutable once published. */
+    if (node == 0)
+        return NULL; /* retired peers are nobody's */
+    /* acquire: pairs with the release store in tr__peer_new; next is
+     * immutable once published (node is checked again under mu). */
     for (struct peer *p = atomic_load_explicit(&L->peers, memory_order_acquire); p != NULL;
          p = p->next)
-        if (p->node == node)
+        if (atomic_load_explicit(&p->node, memory_order_acquire) == node)
             return p;
+    return NULL;
+}
+
+/* Gives a retired peer that no connection refers to to node. links.mu
+ * held. */
+static struct peer *peer_reuse(struct links *L, uint64_t node, uint64_t my_session)
+{
+    for (struct peer *p = atomic_load_explicit(&L->peers, memory_order_acquire); p != NULL;
+         p = p->next) {
+        if (atomic_load_explicit(&p->node, memory_order_relaxed) != 0 ||
+            atomic_load_explicit(&p->conn_refs, memory_order_acquire) != 0)
+            continue;
+        pthread_mutex_lock(&p->rx_mu);
+        pthread_mutex_lock(&p->mu);
+        p->name[0] = '\0';
+        p->my_session = my_session;
+        p->peer_session = 0;
+        p->last_sent = 0;
+        p->hb_nonce = 0;
+        atomic_store_explicit(&p->last_heard, tr__now_ns(), memory_order_relaxed);
+        atomic_store_explicit(&p->node, node, memory_order_release);
+        pthread_mutex_unlock(&p->mu);
+        pthread_mutex_unlock(&p->rx_mu);
+        return p;
+    }
     return NULL;
 }
 
 struct peer *tr__peer_new(struct links *L, uint64_t node, uint64_t my_session)
 {
-    struct peer *p = calloc(1, sizeof *p);
+    struct peer *p = peer_reuse(L, node, my_session);
+    if (p != NULL)
+        return p;
+    p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;
     p->L = L;
-    p->node = node;
+    atomic_store_explicit(&p->node, node, memory_order_relaxed);
     pthread_mutex_init(&p->rx_mu, NULL);
     pthread_mutex_init(&p->mu, NULL);
     p->ctx.rt = L->rt;
@@ -245,6 +275,8 @@ bool tr__peer_bind(struct lconn *c)
     p->closing = false;
     snprintf(p->name, sizeof p->name, "%s", c->hs_name);
     p->conn = c;
+    /* The reference is dropped when c is freed (tr__lconn_free). */
+    atomic_fetch_add_explicit(&p->conn_refs, 1, memory_order_relaxed);
     /* release: pairs with the acquire loads of c->peer. */
     atomic_store_explicit(&c->peer, p, memory_order_release);
     atomic_store_explicit(&p->last_heard, tr__now_ns(), memory_order_relaxed);
@@ -352,7 +384,7 @@ tr_err tr__link_send(tr_ctx *ctx, tr_ref to, tr_msg *m)
     if (p == NULL)
         return TR_ENOROUTE;
     pthread_mutex_lock(&p->mu);
-    if (!p->up || p->closing) {
+    if (!p->up || p->closing || atomic_load_explicit(&p->node, memory_order_relaxed) != to.node) {
         pthread_mutex_unlock(&p->mu);
         return TR_ENOROUTE;
     }
@@ -395,9 +427,15 @@ tr_err tr__link_send(tr_ctx *ctx, tr_ref to, tr_msg *m)
 void tr__link_forget(tr_runtime *rt, uint64_t node)
 {
     struct links *L = rt->links;
-    struct peer *p = L != NULL ? tr__peer_find(L, node) : NULL;
-    if (p == NULL)
+    if (L == NULL)
         return;
+    pthread_mutex_lock(&L->mu);
+    struct peer *p = tr__peer_find(L, node);
+    if (p == NULL) {
+        pthread_mutex_unlock(&L->mu);
+        tr__node_forget(rt, node);
+        return;
+    }
     pthread_mutex_lock(&p->rx_mu);
     pthread_mutex_lock(&p->mu);
     bool was_up = p->up;
@@ -409,7 +447,18 @@ void tr__link_forget(tr_runtime *rt, uint64_t node)
         tr__peer_tell(p, &tell);
     if (was_up)
         tr__node_event(&p->ctx, node, name, false);
+    /* Retire it: the session's buffers go now, the record when reused
+     * (rx_mu and links.mu, held throughout, keep it ours until then). */
+    pthread_mutex_lock(&p->mu);
+    tr__wire_buf_fini(&p->obuf);
+    tr__wire_buf_init(&p->obuf);
+    tr__wire_buf_fini(&p->cbuf);
+    tr__wire_buf_init(&p->cbuf);
+    atomic_store_explicit(&p->node, 0, memory_order_release);
+    pthread_mutex_unlock(&p->mu);
     pthread_mutex_unlock(&p->rx_mu);
+    pthread_mutex_unlock(&L->mu);
+    tr__node_forget(rt, node);
 }
 
 bool tr__link_known(tr_runtime *rt, uint64_t node)
@@ -419,7 +468,7 @@ bool tr__link_known(tr_runtime *rt, uint64_t node)
     if (p == NULL)
         return false;
     pthread_mutex_lock(&p->mu);
-    bool up = p->up;
+    bool up = p->up && atomic_load_explicit(&p->node, memory_order_relaxed) == node;
     pthread_mutex_unlock(&p->mu);
     return up;
 }

@@ -323,7 +323,8 @@ static bool hs_hello(struct lconn *c, const wire_hello *h)
     uint64_t session = 0;
     if (p != NULL) {
         pthread_mutex_lock(&p->mu);
-        session = p->my_session;
+        if (atomic_load_explicit(&p->node, memory_order_relaxed) == h->node_id)
+            session = p->my_session; /* else retired and reused meanwhile */
         pthread_mutex_unlock(&p->mu);
     }
     /* A node we never had a session with gets the same fresh one in
@@ -519,7 +520,10 @@ struct lconn *tr__lconn_new(struct links *L, conn *io, struct target *t)
 
 void tr__lconn_free(struct lconn *c)
 {
-    tr__conn_free(c->io);
+    tr__conn_free(c->io); /* waits for its callbacks: nothing of c runs after */
+    struct peer *p = atomic_load_explicit(&c->peer, memory_order_acquire);
+    if (p != NULL) /* release: pairs with peer_reuse's acquire load */
+        atomic_fetch_sub_explicit(&p->conn_refs, 1, memory_order_release);
     free(c->rbuf);
     free(c->wbuf);
     free(c->pend);

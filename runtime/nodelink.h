@@ -97,10 +97,18 @@ struct lconn {
     bool stop_bye;   /* that BYE says the node stops (counted in links.byes_out) (mu) */
 };
 
+/*
+ * Peers are never freed while the runtime lives, so lock-free finders may
+ * walk the list at any time. A peer whose node ended for good (a process
+ * actor's child) is retired — node 0 — and reused for the next new node
+ * once no connection refers to it; so whoever found a peer by node checks,
+ * under its mu, that the node is still the one it looked for.
+ */
 struct peer {
     struct peer *next; /* immutable once published */
     struct links *L;
-    uint64_t node; /* immutable */
+    _Atomic uint64_t node;      /* 0 = retired; changed under links.mu, rx_mu and mu */
+    _Atomic uint32_t conn_refs; /* connections bound to it and not yet freed */
 
     pthread_mutex_t rx_mu; /* serialises arrivals, resets and node-down */
     tr_ctx ctx;            /* delivers its envelopes and node-down signals (rx_mu) */

@@ -809,6 +809,25 @@ void tr__node_event(tr_ctx *ctx, uint64_t node, const char *name, bool up)
     pthread_mutex_unlock(&R->mon_mu);
 }
 
+void tr__node_forget(tr_runtime *rt, uint64_t node)
+{
+    struct remote *R = atomic_load_explicit(&rt->remote, memory_order_acquire);
+    if (R == NULL)
+        return;
+    pthread_mutex_lock(&R->mon_mu);
+    tr_node_info *ni = node_find(R, node);
+    if (ni != NULL)
+        *ni = R->nodes[--R->nnodes];
+    /* Its subscribers heard it go down; it will not come back. */
+    for (uint32_t i = 0; i < R->nsubs;) {
+        if (R->subs[i].node == node)
+            R->subs[i] = R->subs[--R->nsubs];
+        else
+            i++;
+    }
+    pthread_mutex_unlock(&R->mon_mu);
+}
+
 static bool local_alive(tr_runtime *rt, tr_ref r)
 {
     tr_actor *a = tr__actor_lookup(rt, r.id);

@@ -968,8 +968,10 @@ tr_err tr_msg_node_info(const tr_msg *m, tr_node_info *out);
 
 /* Lists the nodes this runtime has been linked to, up or down, into out
  * (room for cap entries; out may be NULL when cap is 0); *n receives how
- * many there are, which may exceed cap. Safe from any thread. Errors:
- * TR_EINVAL. */
+ * many there are, which may exceed cap. A process actor's node is listed
+ * while its process lives: once the process is reaped (after its
+ * TR_TAG_NODEDOWN) the node is forgotten, and subscriptions to that one
+ * node end. Safe from any thread. Errors: TR_EINVAL. */
 tr_err tr_nodes(tr_runtime *rt, tr_node_info *out, size_t cap, size_t *n);
 
 /* ------------------------------------------------------------------------ */
