@@ -22,10 +22,13 @@ METRICS = {
     "us_per_rt": ("round trip", "us", False, 1.0),
     "p50_us": ("latency median", "us", False, 1.0),
     "p99_us": ("latency p99", "us", False, 1.0),
+    "p50_ms": ("latency median", "ms", False, 1.0),
+    "p99_ms": ("latency p99", "ms", False, 1.0),
     "msgs_per_s": ("messages/s", "M/s", True, 1e-6),
     "hops_per_s": ("hops/s", "M/s", True, 1e-6),
     "reqs_per_s": ("requests/s", "M/s", True, 1e-6),
     "spawns_per_s": ("spawns/s", "M/s", True, 1e-6),
+    "restarts_per_s": ("restarts/s", "k/s", True, 1e-3),
     "seconds": ("time", "s", False, 1.0),
     "bytes_per_actor": ("memory/actor", "B", False, 1.0),
     "peak_rss": ("peak RSS", "MB", False, 1.0 / 1024),  # from KB

@@ -1,0 +1,100 @@
+/*
+ * restartrate.c — how many restarts per second a supervisor sustains. A
+ * one_for_one supervisor (troupe_sup.h; intensity UINT32_MAX within 1 s,
+ * so it never gives up) has one permanent pooled child whose init counts
+ * its start and then fails, so every incarnation exits abnormally as soon
+ * as it starts and the supervisor starts the next one at once (no
+ * backoff). The start that makes N + 1 (the first start plus N restarts)
+ * sends "done" to main. Timed from tr_sup_start to that message; the
+ * rate is N / time. The Erlang peer's child does the same: it counts its
+ * start and stops at once.
+ * Checks: the supervisor is still alive; after it stopped the child
+ * (untimed) it lists at least N restarts and the child's last exit is its
+ * init's error; the starts counted by the child agree with the
+ * supervisor's restart count. Usage: troupe_restartrate N
+ */
+#include "bench.h"
+
+#include <stdatomic.h>
+#include <troupe_sup.h>
+
+static atomic_long starts; /* incarnations whose init ran */
+static long target;        /* the start that reports: N + 1 */
+static tr_ref main_ref;    /* written before the supervisor starts */
+
+static int crasher_init(tr_ctx *ctx, void *state, const tr_msg *args)
+{
+    if (atomic_fetch_add(&starts, 1) + 1 == target)
+        bench_check(tr_send_tag(ctx, main_ref, "done"), "report done");
+    return 5; /* fail at once: {TR_EXIT_ERROR, 5} */
+}
+
+static int crasher_handle(tr_ctx *ctx, void *state, const tr_msg *m) { return TR_OK; }
+
+static const tr_behaviour crasher_beh = {
+    .name = "crasher", .init = crasher_init, .handle = crasher_handle};
+
+int main(int argc, char **argv)
+{
+    long n = bench_arg(argc, argv, 1, 100000);
+    tr_runtime *rt;
+    tr_ctx *ctx = bench_start(&rt);
+    target = n + 1;
+    main_ref = tr_self(ctx);
+
+    tr_sup_child_spec kid = TR_SUP_CHILD_SPEC_INIT;
+    kid.id = "crasher";
+    kid.behaviour = &crasher_beh;
+    kid.restart = TR_SUP_PERMANENT;
+    tr_sup_spec spec = TR_SUP_SPEC_INIT;
+    spec.strategy = TR_SUP_ONE_FOR_ONE;
+    spec.intensity = UINT32_MAX;
+    spec.period_ms = 1000;
+    spec.children = &kid;
+    spec.nchildren = 1;
+
+    tr_ref sup;
+    tr_msg *done;
+    double t0 = bench_now();
+    bench_check(tr_sup_start(&sup, ctx, &spec, NULL), "start the supervisor");
+    bench_check(tr_receive(ctx, "done", NULL, NULL, 600000, &done), "wait for N restarts");
+    double secs = bench_now() - t0;
+    tr_msg_free(done);
+
+    /* Untimed: stop the child, then compare the counts. */
+    bench_check(tr_sup_terminate_child(ctx, sup, "crasher", 30000), "stop the child");
+    tr_sup_child_info *info;
+    uint32_t nk;
+    bench_check(tr_sup_which_children(&info, &nk, ctx, sup, 30000), "list the children");
+    if (nk != 1 || info[0].state != TR_SUP_CHILD_STOPPED || info[0].restarts < (uint32_t)n)
+        bench_fail("restartrate: %u children, %u restarts (expected at least %ld)", nk,
+                   nk ? info[0].restarts : 0, n);
+    long restarts = (long)info[0].restarts, counted = atomic_load(&starts);
+    /* Every incarnation's init ran, except perhaps the last one's if the
+     * stop reached it first. */
+    if (counted != restarts + 1 && counted != restarts)
+        bench_fail("restartrate: %ld starts counted, %ld restarts listed", counted, restarts);
+    if (info[0].last_exit.kind != TR_EXIT_ERROR || info[0].last_exit.code != 5) {
+        if (!(counted == restarts && info[0].last_exit.kind == TR_EXIT_SHUTDOWN))
+            bench_fail("restartrate: last exit %s %d", tr_exit_kind_name(info[0].last_exit.kind),
+                       info[0].last_exit.code);
+    }
+    tr_sup_children_free(info);
+
+    tr_monitor_id mon;
+    tr_msg *down;
+    tr_reason shut = tr_reason_make(TR_EXIT_SHUTDOWN, 0, NULL);
+    bench_check(tr_monitor(ctx, sup, &mon), "monitor the supervisor");
+    bench_check(tr_exit(ctx, sup, &shut), "stop the supervisor");
+    bench_check(tr_receive(ctx, TR_TAG_DOWN, NULL, NULL, 30000, &down), "supervisor DOWN");
+    tr_reason why;
+    bench_check(tr_msg_down_info(down, NULL, NULL, &why), "read DOWN");
+    tr_msg_free(down);
+    if (why.kind != TR_EXIT_SHUTDOWN) /* it gave up, or failed, before we stopped it */
+        bench_fail("restartrate: the supervisor ended with %s %d %s", tr_exit_kind_name(why.kind),
+                   why.code, why.text);
+
+    bench_result("restartrate", n, secs, "restarts_per_s", (double)n / secs, "");
+    bench_stop(rt, ctx);
+    return 0;
+}
