@@ -29,6 +29,7 @@ METRICS = {
     "reqs_per_s": ("requests/s", "M/s", True, 1e-6),
     "spawns_per_s": ("spawns/s", "M/s", True, 1e-6),
     "restarts_per_s": ("restarts/s", "k/s", True, 1e-3),
+    "burst_restarts_per_s": ("restarts/s, first 2,000", "k/s", True, 1e-3),
     "seconds": ("time", "s", False, 1.0),
     "bytes_per_actor": ("memory/actor", "B", False, 1.0),
     "peak_rss": ("peak RSS", "MB", False, 1.0 / 1024),  # from KB

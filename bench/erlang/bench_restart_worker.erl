@@ -9,10 +9,11 @@
 %%                     line; when cat dies (SIGKILL) the port reports its
 %%                     exit status and the server stops with
 %%                     {port_exit, Status}.
-%%   {crasher, Counter, Target, Main}
-%%                     counts its start, tells Main `done` when that start
-%%                     is number Target, and stops at once (init returns
-%%                     {continue, crash}; handle_continue stops with crash).
+%%   {crasher, Counter, Burst, Target, Main}
+%%                     counts its start, tells Main `burst` when that start
+%%                     is number Burst and `done` when it is number Target,
+%%                     and stops at once (init returns {continue, crash};
+%%                     handle_continue stops with crash).
 -module(bench_restart_worker).
 -behaviour(gen_server).
 -export([start_link/2, init/1, handle_call/3, handle_cast/2, handle_info/2,
@@ -31,8 +32,9 @@ init({port, Counter}) ->
                      [binary, {line, 64}, exit_status, use_stdio]),
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
     {ok, #{start => atomics:add_get(Counter, 1, 1), port => Port, os_pid => OsPid}};
-init({crasher, Counter, Target, Main}) ->
+init({crasher, Counter, Burst, Target, Main}) ->
     case atomics:add_get(Counter, 1, 1) of
+        Burst -> Main ! burst;
         Target -> Main ! done;
         _ -> ok
     end,
