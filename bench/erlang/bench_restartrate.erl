@@ -31,7 +31,7 @@ main(Args) ->
 
 run(Args) ->
     logger:set_primary_config(level, none),
-    N = bench_common:arg(Args, 1, 100000),
+    N = bench_common:arg(Args, 1, 50000),
     N > ?BURST orelse bench_common:fail("restartrate: N must be larger than ~p", [?BURST]),
     Counter = atomics:new(1, []),
     T0 = erlang:monotonic_time(nanosecond),

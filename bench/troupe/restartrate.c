@@ -44,7 +44,7 @@ static const tr_behaviour crasher_beh = {
 
 int main(int argc, char **argv)
 {
-    long n = bench_arg(argc, argv, 1, 100000);
+    long n = bench_arg(argc, argv, 1, 50000);
     if (n <= BURST)
         bench_fail("restartrate: N must be larger than %d", BURST);
     tr_runtime *rt;
