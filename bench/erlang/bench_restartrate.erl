@@ -36,13 +36,9 @@ run(Args) ->
     Counter = atomics:new(1, []),
     T0 = erlang:monotonic_time(nanosecond),
     {ok, Sup} = supervisor:start_link(?MODULE, {crasher, Counter, ?BURST + 1, N + 1, self()}),
-    receive burst -> ok
-    after 600000 -> bench_common:fail("restartrate: timed out", [])
-    end,
+    await(burst),
     BurstSecs = (erlang:monotonic_time(nanosecond) - T0) / 1.0e9,
-    receive done -> ok
-    after 600000 -> bench_common:fail("restartrate: timed out", [])
-    end,
+    await(done),
     Secs = (erlang:monotonic_time(nanosecond) - T0) / 1.0e9,
     %% Untimed checks: the supervisor did not give up, and the count.
     [{crasher, _, worker, _}] = supervisor:which_children(Sup),
@@ -52,6 +48,15 @@ run(Args) ->
     bench_common:result("restartrate", N, Secs, "restarts_per_s", N / Secs,
                         "metric2=burst_restarts_per_s value2="
                         ++ float_to_list(?BURST / BurstSecs, [{decimals, 3}, compact])).
+
+%% Waits for Tag from the child. main runs in a process that traps exits,
+%% so a supervisor that gave up arrives here as an 'EXIT' message.
+await(Tag) ->
+    receive
+        Tag -> ok;
+        {'EXIT', _, Why} -> bench_common:fail("restartrate: the supervisor exited: ~p", [Why])
+    after 600000 -> bench_common:fail("restartrate: timed out", [])
+    end.
 
 init(WorkerArg) ->
     Flags = #{strategy => one_for_one, intensity => 16#FFFFFFFF, period => 1},

@@ -12,7 +12,7 @@
  * falls as that list grows; the burst shows it before the list is long.
  * The Erlang peer's child does the same: it counts its start and stops
  * at once.
- * Checks: the supervisor is still alive; after it stopped the child
+ * Checks: the supervisor (monitored) is still alive; after it stopped the child
  * (untimed) it lists at least N restarts and the child's last exit is its
  * init's error; the starts counted by the child agree with the
  * supervisor's restart count. Usage: troupe_restartrate N
@@ -42,6 +42,26 @@ static int crasher_handle(tr_ctx *ctx, void *state, const tr_msg *m) { return TR
 static const tr_behaviour crasher_beh = {
     .name = "crasher", .init = crasher_init, .handle = crasher_handle};
 
+static bool tag_or_down(const tr_msg *m, void *tag)
+{
+    return tr_msg_is(m, tag) || tr_msg_is(m, TR_TAG_DOWN);
+}
+
+/* Waits for tag from the child; a DOWN of the monitored supervisor (it
+ * gave up) fails the run. */
+static void await(tr_ctx *ctx, const char *tag)
+{
+    tr_msg *m;
+    bench_check(tr_receive(ctx, NULL, tag_or_down, (void *)tag, 600000, &m), tag);
+    if (tr_msg_is(m, TR_TAG_DOWN)) {
+        tr_reason why;
+        bench_check(tr_msg_down_info(m, NULL, NULL, &why), "read DOWN");
+        bench_fail("restartrate: the supervisor exited: %s %d %s", tr_exit_kind_name(why.kind),
+                   why.code, why.text);
+    }
+    tr_msg_free(m);
+}
+
 int main(int argc, char **argv)
 {
     long n = bench_arg(argc, argv, 1, 50000);
@@ -64,15 +84,14 @@ int main(int argc, char **argv)
     spec.nchildren = 1;
 
     tr_ref sup;
-    tr_msg *done, *burst;
+    tr_monitor_id mon;
     double t0 = bench_now();
     bench_check(tr_sup_start(&sup, ctx, &spec, NULL), "start the supervisor");
-    bench_check(tr_receive(ctx, "burst", NULL, NULL, 600000, &burst), "wait for the burst");
+    bench_check(tr_monitor(ctx, sup, &mon), "monitor the supervisor");
+    await(ctx, "burst");
     double burst_secs = bench_now() - t0;
-    bench_check(tr_receive(ctx, "done", NULL, NULL, 600000, &done), "wait for N restarts");
+    await(ctx, "done");
     double secs = bench_now() - t0;
-    tr_msg_free(burst);
-    tr_msg_free(done);
 
     /* Untimed: stop the child, then compare the counts. */
     bench_check(tr_sup_terminate_child(ctx, sup, "crasher", 30000), "stop the child");
@@ -94,10 +113,8 @@ int main(int argc, char **argv)
     }
     tr_sup_children_free(info);
 
-    tr_monitor_id mon;
     tr_msg *down;
     tr_reason shut = tr_reason_make(TR_EXIT_SHUTDOWN, 0, NULL);
-    bench_check(tr_monitor(ctx, sup, &mon), "monitor the supervisor");
     bench_check(tr_exit(ctx, sup, &shut), "stop the supervisor");
     bench_check(tr_receive(ctx, TR_TAG_DOWN, NULL, NULL, 30000, &down), "supervisor DOWN");
     tr_reason why;
