@@ -509,6 +509,7 @@ static void test_runtime_stop_order(void)
     tr_sup_spec inner = TR_SUP_SPEC_INIT;
     inner.children = inner_kids;
     inner.nchildren = 2;
+    inner.events = tr_self(ctx);
     tr_sup_child_spec kids[4] = {ordered_spec("a", &a[2], ctx, 1, false),
                                  ordered_spec("b", &a[3], ctx, 2, true), TR_SUP_CHILD_SPEC_INIT,
                                  ordered_spec("c", &a[4], ctx, 3, false)};
@@ -522,8 +523,10 @@ static void test_runtime_stop_order(void)
     CHECK_OK(tr_sup_start(&sup, ctx, &top, NULL));
     ev_from(ctx, sup, TR_SUP_EV_STARTED, "a");
     ev_from(ctx, sup, TR_SUP_EV_STARTED, "b");
-    ev_from(ctx, sup, TR_SUP_EV_STARTED, "inner");
+    tr_ref in = ev_from(ctx, sup, TR_SUP_EV_STARTED, "inner").child;
     ev_from(ctx, sup, TR_SUP_EV_STARTED, "c");
+    ev_from(ctx, in, TR_SUP_EV_STARTED, "x"); /* the inner children run too */
+    ev_from(ctx, in, TR_SUP_EV_STARTED, "y");
     tr_detach(ctx);
     CHECK_OK(tr_runtime_stop(rt, TR_STOP_DRAIN));
     static const int want[] = {3, 22, 21, 2, 1};
