@@ -77,7 +77,9 @@ tr_err tr_pool_start(tr_ref *out, tr_ctx *ctx, const tr_pool_spec *spec, const t
         return TR_EINVAL;
     tr_spawn_opts o = TR_SPAWN_OPTS_INIT;
     if (opts != NULL) {
-        if (opts->kind != TR_POOLED)
+        /* A bounded mailbox could refuse the supervisor's events, and the
+         * pool would never learn where a worker is: queue_max bounds it. */
+        if (opts->kind != TR_POOLED || opts->mailbox_limit != 0)
             return TR_EINVAL;
         o = *opts;
     }

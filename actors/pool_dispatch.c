@@ -133,6 +133,8 @@ static bool q_reserve(pool_state *s)
 {
     if (s->q_len < s->q_cap)
         return true;
+    if (s->q_cap > UINT32_MAX / 2)
+        return false;
     uint32_t cap = s->q_cap != 0 ? s->q_cap * 2 : 16;
     pool_job *n = malloc((size_t)cap * sizeof *n);
     if (n == NULL)

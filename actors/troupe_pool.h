@@ -109,8 +109,9 @@ typedef struct tr_pool_spec {
  * anything is spawned) and returns at once; *out receives the reference
  * clients send jobs to. The pool then starts its supervisor and the
  * workers; jobs that arrive before the workers are up wait in the queue.
- * opts may be NULL; it must be a pooled spawn (link and name are honoured;
- * exits are always trapped). Any thread or actor context; it does not
+ * opts may be NULL; it must be a pooled spawn without a mailbox limit
+ * (queue_max is the bound; link and name are honoured; exits are always
+ * trapped). Any thread or actor context; it does not
  * block. Errors: TR_EINVAL (NULL argument, bad field, a behaviour that
  * cannot be spawned as spec.spawn.kind — tr_behaviour_check —, non-pooled
  * opts), TR_ETOOBIG (args too large), TR_EBADMSG (args is not one msgpack

@@ -489,6 +489,45 @@ static void test_under_supervisor(tr_runtime *rt, tr_ctx *ctx)
     WAIT_UNTIL(test_counters(rt).live_actors == 0);
 }
 
+/* Workers failing faster than max_restarts allows: the supervisor gives
+ * up, queued requests are answered TR_EEXITED and the pool exits with the
+ * supervisor's reason. */
+static void test_gives_up(tr_ctx *ctx)
+{
+    reset_shared();
+    tr_pool_spec spec = TR_POOL_SPEC_INIT;
+    spec.behaviour = &job_beh;
+    spec.spawn.kind = TR_THREAD;
+    spec.max_restarts = 1;
+    spec.period_ms = 60000;
+    tr_ref pool;
+    CHECK_OK(tr_pool_start(&pool, ctx, &spec, NULL));
+    tr_monitor_id mon;
+    CHECK_OK(tr_monitor(ctx, pool, &mon));
+    wait_workers(ctx, pool, 1);
+    result rs[5];
+    request(ctx, pool, job(ctx, "hold", 0, 1), TEST_WAIT_MS, &rs[0]);
+    WAIT_UNTIL(atomic_load(&sh->holding) == 1);
+    request(ctx, pool, job(ctx, "crash", 0, 0), TEST_WAIT_MS, &rs[1]);
+    request(ctx, pool, job(ctx, "crash", 0, 0), TEST_WAIT_MS, &rs[2]);
+    request(ctx, pool, job(ctx, "work", 0, 3), TEST_WAIT_MS, &rs[3]);
+    request(ctx, pool, job(ctx, "work", 0, 4), TEST_WAIT_MS, &rs[4]);
+    atomic_store(&sh->release, 1);
+    pump(ctx, rs, 5);
+    CHECK_ERR(rs[0].status, TR_OK);
+    for (int i = 1; i < 5; i++)
+        CHECK_ERR(rs[i].status, TR_EEXITED);
+    tr_msg *down = test_recv(ctx, TR_TAG_DOWN);
+    tr_ref who;
+    tr_monitor_id id;
+    tr_reason why;
+    CHECK_OK(tr_msg_down_info(down, &who, &id, &why));
+    tr_msg_free(down);
+    CHECK(tr_ref_eq(who, pool) && id == mon);
+    CHECK(why.kind == TR_EXIT_ERROR && why.code == TR_SUP_EXIT_MAX_RESTARTS);
+    WAIT_UNTIL(test_counters(tr_ctx_runtime(ctx)).live_actors == 0);
+}
+
 /* Specs that cannot work are refused before anything starts. */
 static void test_bad_specs(tr_ctx *ctx)
 {
@@ -529,9 +568,12 @@ static void test_bad_specs(tr_ctx *ctx)
     s.spawn.kind = TR_PROCESS;
     CHECK_ERR(tr_pool_start(&pool, ctx, &s, NULL), TR_EINVAL);
     free(heap);
-    tr_spawn_opts thread = TR_SPAWN_OPTS_INIT;
-    thread.kind = TR_THREAD;
-    CHECK_ERR(tr_pool_start(&pool, ctx, &ok, &thread), TR_EINVAL);
+    tr_spawn_opts o = TR_SPAWN_OPTS_INIT;
+    o.kind = TR_THREAD;
+    CHECK_ERR(tr_pool_start(&pool, ctx, &ok, &o), TR_EINVAL);
+    o.kind = TR_POOLED;
+    o.mailbox_limit = 10;
+    CHECK_ERR(tr_pool_start(&pool, ctx, &ok, &o), TR_EINVAL);
 }
 
 /* ---- stress --------------------------------------------------------------- */
@@ -649,6 +691,8 @@ int main(int argc, char **argv)
     test_stop(rt, ctx);
     fprintf(stderr, "-- under_supervisor\n");
     test_under_supervisor(rt, ctx);
+    fprintf(stderr, "-- gives_up\n");
+    test_gives_up(ctx);
     fprintf(stderr, "-- bad_specs\n");
     test_bad_specs(ctx);
     fprintf(stderr, "-- stress\n");
