@@ -84,6 +84,13 @@ static void answer_error(tr_ctx *ctx, const tr_reply_to *to, tr_err status)
     (void)tr_reply_to_error(ctx, to, status);
 }
 
+/* Answers what a worker held with status: the job ends as o, or as timed
+ * out if the client's deadline passed first (it got TR_ETIMEDOUT). */
+static pool_outcome answer_held(tr_ctx *ctx, const tr_reply_to *to, tr_err status, pool_outcome o)
+{
+    return tr_reply_to_error(ctx, to, status) == TR_ETIMEDOUT ? OUT_TIMED_OUT : o;
+}
+
 /* A job that cannot be handed over: the client learns why. */
 static void job_fail(tr_ctx *ctx, pool_state *s, pool_job *j, tr_err status, pool_outcome o)
 {
@@ -223,9 +230,8 @@ static void ticket_settle(tr_ctx *ctx, pool_state *s, pool_ticket *t)
 {
     if (!t->released && t->probe_back && (t->dead || !t->is_req || t->job_back)) {
         if (t->is_req && !t->answered) {
-            answer_error(ctx, &t->to, TR_EEXITED);
+            t->outcome = answer_held(ctx, &t->to, TR_EEXITED, OUT_FAILED);
             t->answered = true;
-            t->outcome = OUT_FAILED;
         }
         if (!t->is_req)
             t->outcome = t->dead ? OUT_FAILED : OUT_COMPLETED;
@@ -255,17 +261,20 @@ static int job_back(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err status
             tr_msg *copy;
             tr_err err = msg_copy(&copy, ctx, tr_msg_tag(reply), reply);
             if (err == TR_OK)
-                (void)tr_reply_to_send(ctx, &t->to, copy);
+                err = tr_reply_to_send(ctx, &t->to, copy);
             else
-                answer_error(ctx, &t->to, err);
+                err = tr_reply_to_error(ctx, &t->to, err);
+            /* Our deadline is the client's rounded up to a millisecond:
+             * an answer in that gap reaches us but not the client. */
+            if (err == TR_ETIMEDOUT)
+                t->outcome = OUT_TIMED_OUT;
         } else if (status == TR_ETIMEDOUT) {
             t->outcome = OUT_TIMED_OUT; /* the client gave up at the same moment */
         } else if (status == TR_EEXITED || status == TR_ENOACTOR) {
             /* The runtime's word that the worker went before answering. */
-            answer_error(ctx, &t->to, TR_EEXITED);
-            t->outcome = OUT_FAILED;
+            t->outcome = answer_held(ctx, &t->to, TR_EEXITED, OUT_FAILED);
         } else {
-            answer_error(ctx, &t->to, status); /* the worker's own error answer */
+            t->outcome = answer_held(ctx, &t->to, status, OUT_COMPLETED); /* its own error */
         }
     }
     ticket_settle(ctx, s, t);
