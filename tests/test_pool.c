@@ -3,249 +3,10 @@
  * workers, one job per worker at a time, the bounded queue, pooled,
  * thread and process workers, crashed workers (error returns, SIGKILL,
  * SIGSEGV) failing only their own job, deadlines, stop with queued work, a
- * pool under a supervisor, bad specs, and a seeded stress with random
- * crashes where every request is answered and the counts add up.
- *
- * Workers report through a shared anonymous mapping made before the first
- * runtime starts, so process workers (forks of the fork server) see it too.
+ * pool under a supervisor, the supervisor giving up, a pooled client, and
+ * bad specs. The stress with random crashes is test_pool_stress.c.
  */
-#include "check.h"
-#include "troupe_pool.h"
-
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
-
-/* ---- the test worker ------------------------------------------------------ */
-
-typedef struct shared {
-    atomic_int active, max_active; /* "work" jobs running now / at most */
-    atomic_int release;            /* "hold" jobs wait until this is set */
-    atomic_int holding;            /* workers in a "hold" now */
-    atomic_int hold_pid;           /* process of the last worker that began a hold */
-    atomic_int counted;            /* "count" jobs handled */
-    atomic_int plain;              /* plain "work" jobs handled */
-    atomic_int second_job;         /* a thread worker found a job queued behind its own */
-} shared;
-
-static shared *sh;
-
-/* Never takes anything; notes whether a job waits behind the current one. */
-static bool job_queued(const tr_msg *m, void *udata)
-{
-    if (!tr_msg_is(m, "tr.pool.probe"))
-        *(bool *)udata = true;
-    return false;
-}
-
-static void check_alone(tr_ctx *ctx)
-{
-    if (tr_ctx_kind(ctx) != TR_THREAD)
-        return;
-    bool seen = false;
-    tr_msg *m;
-    if (tr_receive(ctx, NULL, job_queued, &seen, 0, &m) == TR_OK)
-        tr_msg_free(m);
-    if (seen)
-        atomic_fetch_add(&sh->second_job, 1);
-}
-
-/* Names the worker incarnation: its process and, within it, its actor. */
-static int64_t worker_id(tr_ctx *ctx)
-{
-    tr_ref me = tr_self(ctx);
-    return ((int64_t)getpid() << 32) | ((int64_t)(me.id & 0xffff) << 16) |
-           (me.incarnation & 0xffff);
-}
-
-static void reply_pair(tr_ctx *ctx, const tr_msg *m, int64_t a, int64_t b)
-{
-    if (!tr_msg_is_request(m))
-        return;
-    tr_msg *r;
-    if (tr_msg_new(&r, ctx, "result") != TR_OK)
-        return;
-    if (tr_pack_array(r, 2) != TR_OK || tr_pack_int(r, a) != TR_OK || tr_pack_int(r, b) != TR_OK) {
-        tr_msg_free(r);
-        return;
-    }
-    (void)tr_reply(ctx, m, r);
-}
-
-/* "work" [sleep_ms, v] -> [2v, worker]; "hold" v -> [v, worker] once
- * released; "count" -> [0, worker]; "crash" fails; "segv" raises SIGSEGV. */
-static int job_handle(tr_ctx *ctx, void *state, const tr_msg *m)
-{
-    (void)state;
-    if (tr_msg_is(m, "work")) {
-        tr_cursor c;
-        uint32_t n;
-        int64_t ms = 0, v = 0;
-        tr_cursor_init(&c, m);
-        if (tr_cursor_array(&c, &n) != TR_OK || n != 2 || tr_cursor_int(&c, &ms) != TR_OK ||
-            tr_cursor_int(&c, &v) != TR_OK)
-            return TR_EBADMSG;
-        int now = atomic_fetch_add(&sh->active, 1) + 1;
-        int max = atomic_load(&sh->max_active);
-        while (now > max && !atomic_compare_exchange_weak(&sh->max_active, &max, now)) {
-        }
-        if (ms > 0)
-            test_sleep_ms((int)ms);
-        check_alone(ctx);
-        atomic_fetch_sub(&sh->active, 1);
-        if (!tr_msg_is_request(m))
-            atomic_fetch_add(&sh->plain, 1);
-        reply_pair(ctx, m, 2 * v, worker_id(ctx));
-    } else if (tr_msg_is(m, "hold")) {
-        int64_t v = 0;
-        (void)tr_msg_int(m, &v);
-        atomic_store(&sh->hold_pid, (int)getpid());
-        atomic_fetch_add(&sh->holding, 1);
-        while (!atomic_load(&sh->release))
-            test_sleep_ms(1);
-        atomic_fetch_sub(&sh->holding, 1);
-        reply_pair(ctx, m, v, worker_id(ctx));
-    } else if (tr_msg_is(m, "count")) {
-        atomic_fetch_add(&sh->counted, 1);
-        reply_pair(ctx, m, 0, worker_id(ctx));
-    } else if (tr_msg_is(m, "crash")) {
-        return 7;
-    } else if (tr_msg_is(m, "segv")) {
-        signal(SIGSEGV, SIG_DFL); /* past any sanitizer's handler */
-        raise(SIGSEGV);
-    }
-    return 0;
-}
-
-static const tr_behaviour job_beh = {"job", 0, NULL, job_handle, NULL, NULL};
-
-/* ---- helpers -------------------------------------------------------------- */
-
-static tr_ref pool_new(tr_ctx *ctx, tr_actor_kind kind, uint32_t workers, uint32_t queue_max)
-{
-    tr_pool_spec spec = TR_POOL_SPEC_INIT;
-    spec.behaviour = &job_beh;
-    spec.spawn.kind = kind;
-    spec.workers = workers;
-    spec.queue_max = queue_max;
-    spec.max_restarts = 1000;
-    tr_ref pool;
-    CHECK_OK(tr_pool_start(&pool, ctx, &spec, NULL));
-    return pool;
-}
-
-static tr_pool_stats stats(tr_ctx *ctx, tr_ref pool)
-{
-    tr_pool_stats st;
-    CHECK_OK(tr_pool_stats_get(&st, ctx, pool, TEST_WAIT_MS));
-    return st;
-}
-
-static void wait_workers(tr_ctx *ctx, tr_ref pool, uint32_t n)
-{
-    WAIT_UNTIL(stats(ctx, pool).workers == n);
-}
-
-/* The six end states plus what is still open equal what was submitted. */
-static void check_sums(const tr_pool_stats *st)
-{
-    CHECK(st->submitted == st->completed + st->failed + st->refused + st->expired + st->timed_out +
-                               st->canceled + st->queued + st->busy);
-}
-
-static tr_msg *job(tr_ctx *ctx, const char *tag, int64_t ms, int64_t v)
-{
-    tr_msg *m;
-    CHECK_OK(tr_msg_new(&m, ctx, tag));
-    if (strcmp(tag, "work") == 0) {
-        CHECK_OK(tr_pack_array(m, 2));
-        CHECK_OK(tr_pack_int(m, ms));
-    }
-    CHECK_OK(tr_pack_int(m, v));
-    return m;
-}
-
-/* One asynchronous request's outcome. */
-typedef struct result {
-    bool done;
-    tr_err status;
-    int64_t v, worker;
-} result;
-
-static int on_result(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err status, void *udata)
-{
-    (void)ctx;
-    (void)state;
-    result *r = udata;
-    r->status = status;
-    if (reply != NULL && !tr_msg_is(reply, "tr.pool.done")) { /* a stop's answer is empty */
-        tr_cursor c;
-        uint32_t n;
-        tr_cursor_init(&c, reply);
-        CHECK(tr_msg_is(reply, "result"));
-        CHECK_OK(tr_cursor_array(&c, &n));
-        CHECK_OK(tr_cursor_int(&c, &r->v));
-        CHECK_OK(tr_cursor_int(&c, &r->worker));
-    }
-    r->done = true;
-    return 0;
-}
-
-static void request(tr_ctx *ctx, tr_ref pool, tr_msg *m, uint32_t timeout_ms, result *r)
-{
-    memset(r, 0, sizeof *r);
-    CHECK_OK(tr_request(ctx, pool, m, timeout_ms, on_result, r));
-}
-
-/* Runs continuations until every one of rs[0..n) is done. */
-static void pump(tr_ctx *ctx, result *rs, size_t n)
-{
-    int64_t deadline = test_now_ms() + 3 * TEST_WAIT_MS;
-    for (size_t i = 0; i < n; i++) {
-        while (!rs[i].done) {
-            CHECK(test_now_ms() < deadline);
-            tr_msg *m;
-            if (tr_receive(ctx, "never", NULL, NULL, 5, &m) == TR_OK)
-                tr_msg_free(m);
-        }
-    }
-}
-
-static tr_err call(tr_ctx *ctx, tr_ref pool, tr_msg *m, uint32_t timeout_ms, int64_t *v)
-{
-    tr_msg *reply;
-    tr_err err = tr_call(ctx, pool, m, timeout_ms, &reply);
-    if (err == TR_OK) {
-        result r = {0};
-        on_result(ctx, NULL, reply, TR_OK, &r);
-        tr_msg_free(reply);
-        if (v != NULL)
-            *v = r.v;
-    }
-    return err;
-}
-
-static void reset_shared(void)
-{
-    atomic_store(&sh->active, 0);
-    atomic_store(&sh->max_active, 0);
-    atomic_store(&sh->release, 0);
-    atomic_store(&sh->holding, 0);
-    atomic_store(&sh->counted, 0);
-    atomic_store(&sh->plain, 0);
-}
-
-/* Stops pool: afterwards neither it nor any worker is left (the tests
- * run no other actors). */
-static void stop_pool(tr_ctx *ctx, tr_ref pool)
-{
-    CHECK_OK(tr_pool_stop(ctx, pool, TEST_WAIT_MS));
-    tr_pool_stats st;
-    WAIT_UNTIL(tr_pool_stats_get(&st, ctx, pool, 100) == TR_ENOACTOR);
-    WAIT_UNTIL(test_counters(tr_ctx_runtime(ctx)).live_actors == 0);
-}
+#include "test_pool.h"
 
 /* ---- tests ---------------------------------------------------------------- */
 
@@ -528,6 +289,55 @@ static void test_gives_up(tr_ctx *ctx)
     WAIT_UNTIL(test_counters(tr_ctx_runtime(ctx)).live_actors == 0);
 }
 
+/* A pooled client: asks for stats with the builder, reads the answer in
+ * its continuation and tells the test how many workers are up. */
+typedef struct asker {
+    tr_ref test;
+} asker;
+
+static int asker_got(tr_ctx *ctx, void *state, const tr_msg *reply, tr_err status, void *udata)
+{
+    (void)udata;
+    asker *a = state;
+    tr_pool_stats st;
+    if (status != TR_OK || tr_pool_reply_stats(&st, reply) != TR_OK)
+        return tr_send_int(ctx, a->test, "workers", -1);
+    return tr_send_int(ctx, a->test, "workers", st.workers);
+}
+
+static int asker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+    asker *a = state;
+    tr_ref pool;
+    tr_msg *req;
+    a->test = tr_msg_from(m);
+    if (tr_msg_ref(m, &pool) != TR_OK || tr_pool_msg_stats(&req, ctx) != TR_OK)
+        return 1;
+    if (tr_request(ctx, pool, req, TEST_WAIT_MS, asker_got, NULL) != TR_OK) {
+        tr_msg_free(req);
+        return 1;
+    }
+    return 0;
+}
+
+static const tr_behaviour asker_beh = {"asker", sizeof(asker), NULL, asker_handle, NULL, NULL};
+
+static void test_pooled_client(tr_ctx *ctx)
+{
+    tr_ref pool = pool_new(ctx, TR_POOLED, 3, 8);
+    wait_workers(ctx, pool, 3);
+    tr_ref a;
+    CHECK_OK(tr_spawn(&a, ctx, &asker_beh, NULL, NULL));
+    tr_msg *m;
+    CHECK_OK(tr_msg_new(&m, ctx, "ask"));
+    CHECK_OK(tr_pack_ref(m, pool));
+    CHECK_OK(tr_send(ctx, a, m));
+    CHECK(test_recv_int(ctx, "workers") == 3);
+    CHECK_OK(tr_exit(ctx, a, &(tr_reason){TR_EXIT_SHUTDOWN, 0, ""}));
+    CHECK_ERR(tr_pool_reply_stats(NULL, NULL), TR_EINVAL);
+    stop_pool(ctx, pool);
+}
+
 /* Specs that cannot work are refused before anything starts. */
 static void test_bad_specs(tr_ctx *ctx)
 {
@@ -576,99 +386,11 @@ static void test_bad_specs(tr_ctx *ctx)
     CHECK_ERR(tr_pool_start(&pool, ctx, &ok, &o), TR_EINVAL);
 }
 
-/* ---- stress --------------------------------------------------------------- */
-
-typedef struct client {
-    tr_runtime *rt;
-    tr_ref pool;
-    uint64_t seed;
-    int jobs, crash_pct;
-    const char *crash_tag;
-    int ok, exited, full, crashes_sent, wrong;
-} client;
-
-static void *client_main(void *arg)
+int main(void)
 {
-    client *c = arg;
-    tr_ctx *ctx;
-    CHECK_OK(tr_attach(&ctx, c->rt));
-    test_rng rng;
-    test_rng_init(&rng, c->seed);
-    for (int i = 0; i < c->jobs; i++) {
-        bool crash = (int)test_rng_below(&rng, 100) < c->crash_pct;
-        tr_msg *m = crash ? job(ctx, c->crash_tag, 0, i)
-                          : job(ctx, "work", (int64_t)test_rng_below(&rng, 2), i);
-        c->crashes_sent += crash;
-        int64_t v = -1;
-        tr_err err = call(ctx, c->pool, m, TEST_WAIT_MS, &v);
-        if (err == TR_OK && !crash && v == 2 * i)
-            c->ok++;
-        else if (err == TR_EEXITED && crash)
-            c->exited++;
-        else if (err == TR_EFULL)
-            c->full++;
-        else
-            c->wrong++;
-    }
-    tr_detach(ctx);
-    return NULL;
-}
-
-/* Several client threads, random crashes: every request is answered with
- * its result, TR_EEXITED (exactly the crashing ones) or TR_EFULL, and the
- * pool's counts agree with what the clients saw. */
-static void test_stress(tr_runtime *rt, tr_ctx *ctx, tr_actor_kind kind, const char *crash_tag,
-                        int jobs, uint64_t seed)
-{
-    enum {
-        CLIENTS = 4
-    };
-    reset_shared();
-    tr_ref pool = pool_new(ctx, kind, 3, 2);
-    client cs[CLIENTS];
-    pthread_t th[CLIENTS];
-    for (int i = 0; i < CLIENTS; i++) {
-        cs[i] = (client){rt, pool, seed + (uint64_t)i, jobs, 8, crash_tag, 0, 0, 0, 0, 0};
-        CHECK(pthread_create(&th[i], NULL, client_main, &cs[i]) == 0);
-    }
-    int ok = 0, exited = 0, full = 0, crashes = 0;
-    for (int i = 0; i < CLIENTS; i++) {
-        CHECK(pthread_join(th[i], NULL) == 0);
-        CHECK(cs[i].wrong == 0);
-        CHECK(cs[i].ok + cs[i].exited + cs[i].full == jobs);
-        ok += cs[i].ok;
-        exited += cs[i].exited;
-        full += cs[i].full;
-        crashes += cs[i].crashes_sent;
-    }
-    tr_pool_stats st;
-    WAIT_UNTIL((st = stats(ctx, pool)).busy == 0 && st.workers == 3);
-    printf("stress %s/%s: %d ok, %d crashed, %d refused, %" PRIu64 " restarts\n",
-           kind == TR_PROCESS  ? "process"
-           : kind == TR_THREAD ? "thread"
-                               : "pooled",
-           crash_tag, ok, exited, full, st.restarts);
-    CHECK(st.submitted == (uint64_t)(CLIENTS * jobs));
-    CHECK(st.completed == (uint64_t)ok && st.failed == (uint64_t)exited);
-    CHECK(st.refused == (uint64_t)full && st.queued == 0);
-    CHECK(st.restarts == st.failed);
-    CHECK(exited <= crashes);
-    check_sums(&st);
-    CHECK(atomic_load(&sh->second_job) == 0);
-    stop_pool(ctx, pool);
-}
-
-int main(int argc, char **argv)
-{
-    signal(SIGPIPE, SIG_IGN);
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core); /* crashing workers leave no core files */
-    sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(sh != MAP_FAILED);
-    uint64_t seed = test_seed(argc, argv);
+    test_pool_setup();
     tr_ctx *ctx;
     tr_runtime *rt = test_start(2, &ctx);
-    int jobs = (int)test_scale(200);
 
     fprintf(stderr, "-- spread pooled\n");
     test_spread(rt, ctx, TR_POOLED);
@@ -691,14 +413,12 @@ int main(int argc, char **argv)
     test_stop(rt, ctx);
     fprintf(stderr, "-- under_supervisor\n");
     test_under_supervisor(rt, ctx);
+    fprintf(stderr, "-- pooled_client\n");
+    test_pooled_client(ctx);
     fprintf(stderr, "-- gives_up\n");
     test_gives_up(ctx);
     fprintf(stderr, "-- bad_specs\n");
     test_bad_specs(ctx);
-    fprintf(stderr, "-- stress\n");
-    test_stress(rt, ctx, TR_POOLED, "crash", jobs, seed);
-    test_stress(rt, ctx, TR_THREAD, "crash", jobs, seed + 100);
-    test_stress(rt, ctx, TR_PROCESS, "segv", jobs / 5 + 1, seed + 200);
 
     test_finish(rt, ctx);
     munmap(sh, sizeof *sh);
