@@ -84,6 +84,7 @@ tr_err tr_pool_start(tr_ref *out, tr_ctx *ctx, const tr_pool_spec *spec, const t
         o = *opts;
     }
     o.trap_exit = true;
+    o.trap_stop = true; /* a runtime stop goes through its ordered stop */
     tr_err err = check_spec(spec);
     if (err != TR_OK)
         return err;

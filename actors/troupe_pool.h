@@ -110,8 +110,9 @@ typedef struct tr_pool_spec {
  * clients send jobs to. The pool then starts its supervisor and the
  * workers; jobs that arrive before the workers are up wait in the queue.
  * opts may be NULL; it must be a pooled spawn without a mailbox limit
- * (queue_max is the bound; link and name are honoured; exits are always
- * trapped). Any thread or actor context; it does not
+ * (queue_max is the bound; link and name are honoured; exits and runtime
+ * stops are always trapped, so a runtime stop also goes through the
+ * pool's ordered stop). Any thread or actor context; it does not
  * block. Errors: TR_EINVAL (NULL argument, bad field, a behaviour that
  * cannot be spawned as spec.spawn.kind — tr_behaviour_check —, non-pooled
  * opts), TR_ETOOBIG (args too large), TR_EBADMSG (args is not one msgpack

@@ -8,6 +8,8 @@
  */
 #include "test_pool.h"
 
+#include <pthread.h>
+
 /* ---- tests ---------------------------------------------------------------- */
 
 /* 40 jobs over 4 workers of kind: every worker is used, no worker is
@@ -338,6 +340,81 @@ static void test_pooled_client(tr_ctx *ctx)
     stop_pool(ctx, pool);
 }
 
+/* A runtime stop goes through the pool's ordered stop while its clients
+ * still live: a thread-actor client's queued requests are answered
+ * TR_ECANCELED, the job a worker holds runs to its end and is answered,
+ * and no actor is left behind. */
+static atomic_int client_queued, client_ok, client_canceled, client_other;
+
+static int stop_client_init(tr_ctx *ctx, void *state, const tr_msg *args)
+{
+    (void)ctx;
+    return args != NULL ? tr_msg_ref(args, state) : TR_EINVAL;
+}
+
+static int stop_client_run(tr_ctx *ctx, void *state)
+{
+    tr_ref pool = *(tr_ref *)state;
+    result rs[4];
+    request(ctx, pool, job(ctx, "hold", 0, 1), TEST_WAIT_MS, &rs[0]);
+    while (atomic_load(&sh->holding) == 0)
+        test_sleep_ms(1);
+    for (int i = 1; i < 4; i++)
+        request(ctx, pool, job(ctx, "work", 0, i), TEST_WAIT_MS, &rs[i]);
+    atomic_store(&client_queued, 1);
+    tr_msg *m;
+    while (tr_receive(ctx, "never", NULL, NULL, TR_FOREVER, &m) != TR_ESTOPPED) {
+    }
+    for (int i = 0; i < 4; i++) {
+        if (rs[i].done && rs[i].status == TR_OK)
+            atomic_fetch_add(&client_ok, 1);
+        else if (rs[i].done && rs[i].status == TR_ECANCELED)
+            atomic_fetch_add(&client_canceled, 1);
+        else
+            atomic_fetch_add(&client_other, 1);
+    }
+    return 0;
+}
+
+static const tr_behaviour stop_client_beh = {"stop_client", sizeof(tr_ref), stop_client_init,
+                                             NULL,          NULL,           stop_client_run};
+
+static void *release_later(void *arg)
+{
+    (void)arg;
+    test_sleep_ms(50);
+    atomic_store(&sh->release, 1);
+    return NULL;
+}
+
+static void test_runtime_stop(void)
+{
+    reset_shared();
+    tr_ctx *ctx;
+    tr_runtime *rt = test_start(2, &ctx);
+    tr_ref pool = pool_new(ctx, TR_THREAD, 1, 8);
+    wait_workers(ctx, pool, 1);
+    tr_msg *args;
+    CHECK_OK(tr_msg_new(&args, ctx, "args"));
+    CHECK_OK(tr_pack_ref(args, pool));
+    tr_spawn_opts o = TR_SPAWN_OPTS_INIT;
+    o.kind = TR_THREAD;
+    tr_ref client;
+    CHECK_OK(tr_spawn(&client, ctx, &stop_client_beh, args, &o));
+    WAIT_UNTIL(atomic_load(&client_queued) == 1);
+    tr_detach(ctx);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, release_later, NULL) == 0);
+    CHECK_OK(tr_runtime_stop(rt, TR_STOP_DRAIN));
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(atomic_load(&client_ok) == 1);
+    CHECK(atomic_load(&client_canceled) == 3);
+    CHECK(atomic_load(&client_other) == 0);
+    tr_counters c = test_counters(rt);
+    CHECK(c.live_actors == 0 && c.exited == c.spawned);
+    tr_runtime_free(rt);
+}
+
 /* Specs that cannot work are refused before anything starts. */
 static void test_bad_specs(tr_ctx *ctx)
 {
@@ -421,6 +498,8 @@ int main(void)
     test_bad_specs(ctx);
 
     test_finish(rt, ctx);
+    fprintf(stderr, "-- runtime_stop\n");
+    test_runtime_stop();
     munmap(sh, sizeof *sh);
     printf("ok\n");
     return 0;
