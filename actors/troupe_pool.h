@@ -54,7 +54,8 @@
  * TR_EEXITED and exits with the supervisor's reason.
  *
  * Stopping. tr_pool_stop (or an exit signal, e.g. from a parent
- * supervisor: the pool traps exits) answers every queued request with
+ * supervisor, or a runtime stop: the pool traps both, and a runtime stop
+ * reaches it while its clients still run) answers every queued request with
  * TR_ECANCELED, refuses new jobs with TR_ECANCELED, stops the workers
  * through the supervisor's ordered shutdown (each worker first finishes
  * the job it holds), and then exits. A pool is a fine supervisor child:
