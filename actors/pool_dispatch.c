@@ -134,8 +134,8 @@ static bool idle_take(pool_state *s, uint32_t *slot)
 
 static pool_job *q_at(pool_state *s, uint32_t i) { return &s->q[(s->q_head + i) % s->q_cap]; }
 
-/* Room for one more job (the queue grows up to queue_max, or one past it
- * for a job put back at the front). */
+/* Room for one more job at the back; the caller keeps the queue within
+ * queue_max. (A job put back at the front reuses the place it just left.) */
 static bool q_reserve(pool_state *s)
 {
     if (s->q_len < s->q_cap)
