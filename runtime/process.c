@@ -571,6 +571,21 @@ static bool beh_in_image(const tr_behaviour *b)
            (b->run == NULL || tr__procsrv_in_image((const void *)(uintptr_t)b->run, true));
 }
 
+tr_err tr_behaviour_check(const tr_behaviour *b, tr_actor_kind kind)
+{
+    if (b == NULL)
+        return TR_EINVAL;
+    switch (kind) {
+    case TR_POOLED:
+        return b->handle != NULL ? TR_OK : TR_EINVAL;
+    case TR_THREAD:
+        return b->handle != NULL || b->run != NULL ? TR_OK : TR_EINVAL;
+    case TR_PROCESS:
+        return (b->handle != NULL || b->run != NULL) && beh_in_image(b) ? TR_OK : TR_EINVAL;
+    }
+    return TR_EINVAL;
+}
+
 static uint64_t child_node_new(void)
 {
     uint64_t id = 0;

@@ -477,6 +477,17 @@ typedef struct tr_spawn_opts {
 tr_err tr_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
                 const tr_spawn_opts *opts);
 
+/*
+ * Checks, without spawning anything, that b could be spawned as kind:
+ * the callbacks that kind needs are there and, for TR_PROCESS, b and its
+ * callbacks are part of the program image the fork server copies. For
+ * libraries that run a user's behaviour inside one of their own (a worker
+ * pool's workers do), so a bad behaviour is refused before anything
+ * starts. Safe from any thread. Errors: TR_EINVAL (NULL b, unknown kind,
+ * missing callback, a process behaviour outside the program image).
+ */
+tr_err tr_behaviour_check(const tr_behaviour *b, tr_actor_kind kind);
+
 /* ------------------------------------------------------------------------ */
 /* Contexts                                                                  */
 /* ------------------------------------------------------------------------ */
