@@ -21,15 +21,26 @@
  * shutdown) sends the child a shutdown exit signal and waits up to the
  * spawn's shutdown_ms before the process is killed. Only an untrappable
  * kill ends the stand-in at once; the process is killed with it.
+ *
+ * Warm children. A child forked for the runtime's pool (tr__proc_warm_fork,
+ * called by the reaper) gets only what its runtime needs: its node, the
+ * parent's URL and limits. It starts its runtime, links to the parent,
+ * says so with one byte on its socket pair and waits there for its job: a
+ * struct child_args like a cold child's, sent once the stand-in exists
+ * (tr__procsrv_bind). From then on it is exactly a cold child that has
+ * already done the slow part. A spawn with no warm child left forks one
+ * cold, as before.
  */
 #define _GNU_SOURCE
 #include "process.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +61,7 @@ struct child_args {
     uint32_t state_size;
     uint32_t args_len;
     uint8_t overflow, trap_exit, thread;
+    uint8_t warm; /* a warm child's start-up: its job comes on its socket */
     int (*init)(tr_ctx *, void *, const tr_msg *);
     int (*handle)(tr_ctx *, void *, const tr_msg *);
     void (*terminate)(tr_ctx *, void *, const tr_reason *);
@@ -435,6 +447,8 @@ const tr_behaviour tr__proxy_beh = {"process",    sizeof(struct proxy), proxy_in
 
 /* ---- the child ----------------------------------------------------------- */
 
+static uint64_t child_node_new(void);
+
 /* Runs the actor in the child's runtime until it has exited. */
 static int child_run(tr_runtime *rt, const struct child_args *ca, const tr_behaviour *b)
 {
@@ -512,14 +526,49 @@ static int child_run(tr_runtime *rt, const struct child_args *ca, const tr_behav
     return 0;
 }
 
+/* A child's arguments hold together: len bytes at ca. */
+static bool child_args_ok(const struct child_args *ca, size_t len)
+{
+    return ca != NULL && len >= sizeof *ca && ca->args_len <= len - sizeof *ca;
+}
+
+/* A warm child: links to its parent, says so on fd and waits there for
+ * its job, which it returns (malloc'd), or NULL when the runtime dropped
+ * it (the socket closed) or sent something unusable. */
+static struct child_args *warm_wait(tr_runtime *rt, const struct child_args *boot, int fd)
+{
+    uint64_t parent;
+    if (fd < 0 || tr_connect(rt, boot->parent_url, PROC_CONNECT_MS, &parent) != TR_OK)
+        return NULL;
+    /* The runtime may have sent the job and closed its end already (it
+     * takes a child that is still linking): then this send fails, and
+     * the job still waits to be read. */
+    if (send(fd, "L", 1, MSG_NOSIGNAL) != 1 && errno != EPIPE)
+        return NULL;
+    struct child_args *job = malloc(FORKSRV_ARG_MAX);
+    if (job == NULL)
+        return NULL;
+    /* ECONNRESET: the runtime closed its end before it read our byte;
+     * the error is reported once, ahead of the job queued before it. */
+    ssize_t n;
+    int resets = 0;
+    do {
+        n = recv(fd, job, FORKSRV_ARG_MAX, MSG_TRUNC);
+    } while (n < 0 && (errno == EINTR || (errno == ECONNRESET && resets++ == 0)));
+    if (n <= 0 || n > (ssize_t)FORKSRV_ARG_MAX || !child_args_ok(job, (size_t)n) || job->warm ||
+        job->child_node != boot->child_node) {
+        free(job);
+        return NULL;
+    }
+    return job;
+}
+
 static void child_main(const void *arg, size_t len, int fd)
 {
-    (void)fd;
     const struct child_args *ca = arg;
     tr__procsrv_child_reset();
-    if (ca == NULL || len < sizeof *ca || ca->args_len > len - sizeof *ca)
+    if (!child_args_ok(ca, len))
         _exit(PROC_EXIT_SETUP);
-    tr_behaviour b = {ca->beh_name, ca->state_size, ca->init, ca->handle, ca->terminate, ca->run};
     tr_runtime_opts o = TR_RUNTIME_OPTS_INIT;
     o.workers = 1;
     o.spin_us = 1;
@@ -529,12 +578,42 @@ static void child_main(const void *arg, size_t len, int fd)
     tr_runtime *rt;
     if (tr__runtime_start_as(&rt, &o, ca->child_node) != TR_OK)
         _exit(PROC_EXIT_SETUP);
+    struct child_args *job = NULL;
+    if (ca->warm) {
+        job = warm_wait(rt, ca, fd);
+        if (fd >= 0)
+            close(fd);
+        if (job == NULL) { /* never an actor: nobody waits for this exit */
+            tr_runtime_free(rt);
+            _exit(0);
+        }
+        ca = job;
+    }
+    tr_behaviour b = {ca->beh_name, ca->state_size, ca->init, ca->handle, ca->terminate, ca->run};
     int code = child_run(rt, ca, &b);
     /* Stopping drains the link: the parent hears the actor's DOWN before
      * it sees this process end. */
     tr_runtime_free(rt);
+    free(job);
     if (code != 0)
         _exit(code);
+}
+
+tr_err tr__proc_warm_fork(struct procs *P)
+{
+    tr_runtime *rt = P->rt;
+    struct child_args *ca = calloc(1, sizeof *ca);
+    if (ca == NULL)
+        return TR_ENOMEM;
+    ca->warm = 1;
+    ca->child_node = child_node_new();
+    ca->max_frame = (uint32_t)rt->max_frame;
+    ca->watchdog_ms = tr__watchdog_budget_ms(rt);
+    snprintf(ca->parent_url, sizeof ca->parent_url, "%s", P->url);
+    snprintf(ca->node_name, sizeof ca->node_name, "%.30s/process", rt->name);
+    tr_err err = tr__procsrv_spawn_warm(P, ca->child_node, child_main, ca, sizeof *ca);
+    free(ca);
+    return err;
 }
 
 /* ---- spawning ------------------------------------------------------------ */
@@ -544,6 +623,7 @@ struct proc_go {
     struct procs *P;
     struct child_args *ca;
     size_t ca_len;
+    int warm_pid; /* a warm child taken for this spawn, or 0 */
 };
 
 /* Forks the child once the stand-in is live with its INIT queued: what the
@@ -553,6 +633,11 @@ static void proc_after_go(tr_ref ref, void *arg)
 {
     struct proc_go *g = arg;
     g->ca->proxy = ref;
+    if (g->warm_pid != 0) {
+        tr__procsrv_bind(g->P, g->warm_pid, ref, g->ca, g->ca_len);
+        g->warm_pid = 0;
+        return;
+    }
     int pid;
     tr_err err =
         tr__procsrv_spawn(g->P, ref, g->ca->child_node, child_main, g->ca, g->ca_len, &pid);
@@ -603,7 +688,10 @@ tr_err tr__proc_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *a
         tr__msg_release(ctx, pinit);
         return TR_ENOMEM;
     }
-    ca->child_node = child_node_new();
+    /* A warm child's node is the one it linked with. */
+    int warm_pid = 0;
+    if (!tr__procsrv_take_warm(P, &ca->child_node, &warm_pid))
+        ca->child_node = child_node_new();
     ca->max_frame = (uint32_t)rt->max_frame;
     ca->watchdog_ms = tr__watchdog_budget_ms(rt);
     ca->mailbox_limit = o->mailbox_limit;
@@ -631,9 +719,11 @@ tr_err tr__proc_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *a
     tr_spawn_opts po = *o;
     po.kind = TR_POOLED;
     po.trap_exit = true;
-    struct proc_go g = {ctx, P, ca, ca_len};
+    struct proc_go g = {ctx, P, ca, ca_len, warm_pid};
     err = tr__spawn_with(out, ctx, &tr__proxy_beh, pinit, &po, proc_after_go, &g);
     free(ca);
+    if (g.warm_pid != 0) /* not bound: the spawn failed */
+        tr__procsrv_untake(P, g.warm_pid);
     if (err != TR_OK) {
         tr__msg_release(ctx, pinit);
         return err;

@@ -1,7 +1,8 @@
 /*
  * process.h — process actors, shared by procsrv.c (the process-wide fork
- * server, its reaper and each runtime's set-up for children) and process.c
- * (the stand-in actor, spawning, and the child's side).
+ * server, its reaper, each runtime's set-up for children and its warm
+ * children) and process.c (the stand-in actor, spawning, and the child's
+ * side).
  */
 #ifndef TROUPE_PROCESS_H
 #define TROUPE_PROCESS_H
@@ -25,6 +26,17 @@ struct procs {
     pthread_mutex_t mu;           /* stand-ins[] and their request tables */
     struct proxy **proxies;       /* stand-ins whose process links to us (mu) */
     uint32_t nproxies, capproxies;
+    uint64_t *hidden;             /* nodes of this runtime's children (mu) */
+    uint32_t nhidden, caphidden;
+
+    /* Warm children: forked ahead, linked, waiting for an actor (g lock). */
+    struct procs *next;  /* every runtime's set-up, for the reaper's refills */
+    uint32_t warm_want;  /* how many to keep */
+    uint32_t nwarm;      /* forked for the pool and not taken yet */
+    uint32_t warm_fails; /* warm children in a row that died before linking */
+    uint64_t warm_after; /* monotonic ns: no refill before then */
+    bool closing;        /* the runtime stops: no more refills */
+    bool refilling;      /* the reaper is forking one for this runtime */
 };
 
 /* procsrv.c */
@@ -41,6 +53,21 @@ tr_err tr__procs_get(tr_runtime *rt, struct procs **out);
  * low 32 bits (PROC_STATUS_UNKNOWN when the fork server died first). */
 tr_err tr__procsrv_spawn(struct procs *P, tr_ref proxy, uint64_t node, forksrv_entry_fn entry,
                          const void *arg, size_t len, int *pid);
+/* Forks a warm child running entry(arg, len, fd) whose node will be
+ * `node`; fd is the child's end of a socket pair whose other end the
+ * runtime keeps: the child writes one byte on it once linked, then waits
+ * on it for its assignment (a struct child_args). Called by the reaper. */
+tr_err tr__procsrv_spawn_warm(struct procs *P, uint64_t node, forksrv_entry_fn entry,
+                              const void *arg, size_t len);
+/* Takes a live warm child of P, linked if one is, out of the pool; the
+ * reaper forks its replacement. False when none is left. */
+bool tr__procsrv_take_warm(struct procs *P, uint64_t *node, int *pid);
+/* Gives taken warm child pid its assignment (len bytes at job) and the
+ * stand-in `proxy` whose process it now is: its exit goes to proxy from
+ * now on (at once, when it ended after it was taken). */
+void tr__procsrv_bind(struct procs *P, int pid, tr_ref proxy, const void *job, size_t len);
+/* Puts taken warm child pid back into the pool (its spawn failed). */
+void tr__procsrv_untake(struct procs *P, int pid);
 /* In a newly forked child: makes the process-wide state usable. */
 void tr__procsrv_child_reset(void);
 /* Sends sig to the child of stand-in proxy now (at_ns == 0), or SIGKILL at
@@ -49,6 +76,9 @@ void tr__procsrv_kill(tr_ref proxy, int sig, uint64_t at_ns);
 
 #define PROC_STATUS_KNOWN (1ull << 32)
 #define PROC_STATUS_FORKFAIL (1ull << 33) /* low bits: the tr_err */
+
+/* process.c: forks one warm child for P (tr__procsrv_spawn_warm). */
+tr_err tr__proc_warm_fork(struct procs *P);
 
 /* process.c: the stand-in's request tracking, under P->mu. */
 void tr__proxy_reply_seen(struct proxy *s, uint64_t corr);

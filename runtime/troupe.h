@@ -126,13 +126,18 @@ typedef struct tr_runtime_opts {
     uint32_t watchdog_ms;    /* a handler call, or a thread actor's stretch outside tr_receive,
                                 that runs longer is reported (tr_watchdog_subscribe); 0 = 1000,
                                 TR_WATCHDOG_OFF = never */
+    uint32_t proc_warm;      /* process actors: children kept started and linked ahead, so a
+                                spawn (a supervisor's restart) skips the fork and the child's
+                                start-up; refilled in the background once the first process
+                                actor is spawned; 0 = 1, TR_PROC_WARM_OFF = none, at most 64 */
 } tr_runtime_opts;
 
 #define TR_WATCHDOG_OFF UINT32_MAX
+#define TR_PROC_WARM_OFF UINT32_MAX
 
-#define TR_RUNTIME_OPTS_INIT            \
-    {                                   \
-        0, NULL, 0, 0, 0, 0, 0, NULL, 0 \
+#define TR_RUNTIME_OPTS_INIT               \
+    {                                      \
+        0, NULL, 0, 0, 0, 0, 0, NULL, 0, 0 \
     }
 
 /* Starts a runtime: its worker threads and timer thread. opts may be NULL
@@ -955,7 +960,9 @@ typedef struct tr_node_info {
 /* Subscribes the caller to TR_TAG_NODEUP / TR_TAG_NODEDOWN messages about
  * every node (on) or ends that (off). Subscribing twice is subscribing
  * once; the subscription ends when the caller exits. Events about one node
- * arrive in the order they happened. Errors: TR_EINVAL, TR_ENOMEM. */
+ * arrive in the order they happened. The nodes of this runtime's own
+ * process actors are not reported (watch the actor itself). Errors:
+ * TR_EINVAL, TR_ENOMEM. */
 tr_err tr_monitor_nodes(tr_ctx *ctx, bool on);
 /* The same for one node. A new subscription to a node that is not up now
  * receives a TR_TAG_NODEDOWN about it at once. An actor subscribed both
