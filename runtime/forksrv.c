@@ -559,8 +559,8 @@ tr_err tr__forksrv_spawn(struct forksrv *fs, forksrv_entry_fn entry, const void 
     return tr__forksrv_spawn_fd(fs, entry, arg, len, -1, pid_out);
 }
 
-tr_err tr__forksrv_spawn_fd(struct forksrv *fs, forksrv_entry_fn entry, const void *arg,
-                            size_t len, int fd, int *pid_out)
+tr_err tr__forksrv_spawn_fd(struct forksrv *fs, forksrv_entry_fn entry, const void *arg, size_t len,
+                            int fd, int *pid_out)
 {
     if (fs == NULL || entry == NULL || pid_out == NULL || (arg == NULL && len > 0) || fd < -1)
         return TR_EINVAL;

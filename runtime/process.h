@@ -26,7 +26,7 @@ struct procs {
     pthread_mutex_t mu;           /* stand-ins[] and their request tables */
     struct proxy **proxies;       /* stand-ins whose process links to us (mu) */
     uint32_t nproxies, capproxies;
-    uint64_t *hidden;             /* nodes of this runtime's children (mu) */
+    uint64_t *hidden; /* nodes of this runtime's children (mu) */
     uint32_t nhidden, caphidden;
 
     /* Warm children: forked ahead, linked, waiting for an actor (g lock). */

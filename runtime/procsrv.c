@@ -68,8 +68,8 @@ struct child {
 };
 
 /* Backoff of refills after warm children that died before linking. */
-#define WARM_BACKOFF_MIN_NS 10000000ull    /* 10 ms */
-#define WARM_BACKOFF_MAX_NS 5000000000ull  /* 5 s */
+#define WARM_BACKOFF_MIN_NS 10000000ull   /* 10 ms */
+#define WARM_BACKOFF_MAX_NS 5000000000ull /* 5 s */
 
 static struct {
     pthread_mutex_t lock;
@@ -79,7 +79,7 @@ static struct {
     size_t nsegs;
     struct child *kids; /* live children of every runtime */
     size_t nkids, capkids;
-    uint32_t users; /* runtimes with a procs set-up */
+    uint32_t users;      /* runtimes with a procs set-up */
     struct procs *procs; /* every runtime's set-up (P->next) */
     pthread_t reaper;
     bool reaper_on;
@@ -518,12 +518,8 @@ tr_err tr__procsrv_spawn_warm(struct procs *P, uint64_t node, forksrv_entry_fn e
     if (err == TR_OK)
         err = tr__forksrv_spawn_fd(g.fs, entry, arg, len, sp[1], &pid);
     if (err == TR_OK) {
-        g.kids[g.nkids++] = (struct child){.pid = pid,
-                                           .P = P,
-                                           .proxy = TR_REF_NIL,
-                                           .node = node,
-                                           .fd = sp[0],
-                                           .state = KID_WARM};
+        g.kids[g.nkids++] = (struct child){
+            .pid = pid, .P = P, .proxy = TR_REF_NIL, .node = node, .fd = sp[0], .state = KID_WARM};
         P->nwarm++;
         P->nlive++;
     }

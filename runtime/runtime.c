@@ -33,8 +33,7 @@ tr_err tr__runtime_start_as(tr_runtime **out, const tr_runtime_opts *opts, uint6
 {
     static const tr_runtime_opts defaults = TR_RUNTIME_OPTS_INIT;
     const tr_runtime_opts *o = opts != NULL ? opts : &defaults;
-    if (out == NULL || o->workers > 1024 ||
-        (o->proc_warm > 64 && o->proc_warm != TR_PROC_WARM_OFF))
+    if (out == NULL || o->workers > 1024 || (o->proc_warm > 64 && o->proc_warm != TR_PROC_WARM_OFF))
         return TR_EINVAL;
     if (o->node_name != NULL && strlen(o->node_name) >= sizeof((tr_runtime *)0)->name)
         return TR_ETOOBIG;
