@@ -513,18 +513,33 @@ tr_err tr__procsrv_spawn_warm(struct procs *P, uint64_t node, forksrv_entry_fn e
         return TR_ESYS;
     hidden_add(P, node);
     pthread_mutex_lock(&g.lock);
-    tr_err err = g.fs == NULL ? TR_ENOTSUP : P->closing ? TR_ESTOPPED : kids_reserve();
+    struct forksrv *fs = g.fs;
+    tr_err err = fs == NULL ? TR_ENOTSUP : P->closing ? TR_ESTOPPED : TR_OK;
+    pthread_mutex_unlock(&g.lock);
+    /* Without g.lock: only the reaper forks warm children and only the
+     * reaper reads exits, so none can be read before its child is in the
+     * table; meanwhile a spawn can bind, a stand-in set a kill. */
     int pid;
     if (err == TR_OK)
-        err = tr__forksrv_spawn_fd(g.fs, entry, arg, len, sp[1], &pid);
-    if (err == TR_OK) {
-        g.kids[g.nkids++] = (struct child){
-            .pid = pid, .P = P, .proxy = TR_REF_NIL, .node = node, .fd = sp[0], .state = KID_WARM};
-        P->nwarm++;
-        P->nlive++;
-    }
-    pthread_mutex_unlock(&g.lock);
+        err = tr__forksrv_spawn_fd(fs, entry, arg, len, sp[1], &pid);
     close(sp[1]); /* the child has its own copy */
+    if (err == TR_OK) {
+        pthread_mutex_lock(&g.lock);
+        err = kids_reserve();
+        if (err == TR_OK) {
+            g.kids[g.nkids++] = (struct child){.pid = pid,
+                                               .P = P,
+                                               .proxy = TR_REF_NIL,
+                                               .node = node,
+                                               .fd = sp[0],
+                                               .state = KID_WARM};
+            P->nwarm++;
+            P->nlive++;
+        } else {
+            tr__forksrv_kill(fs, pid, SIGKILL); /* unknown to the table: its exit is ignored */
+        }
+        pthread_mutex_unlock(&g.lock);
+    }
     if (err != TR_OK) {
         close(sp[0]);
         hidden_del(P, node);
