@@ -106,6 +106,22 @@ static bool ended(int pid)
     return st == 'Z' && count_entries(path) <= 1;
 }
 
+/* The live children of parent, as children_of, once each of them has
+ * started its runtime (it runs several threads): by then the runtime has
+ * the child in its pool, for it records the child as soon as the fork
+ * server answers. */
+static int started_children_of(int parent, int *out, int cap)
+{
+    int n = children_of(parent, out, cap);
+    for (int i = 0; i < n; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/task", out[i]);
+        if (count_entries(path) < 4)
+            return -1;
+    }
+    return n;
+}
+
 static bool has(const int *set, int n, int pid)
 {
     for (int i = 0; i < n; i++)
@@ -167,7 +183,7 @@ static void settle(tr_ctx *ctx, int fs, int want, int *out)
     int pid = call_pid(ctx, r);
     stop_proc(ctx, r);
     WAIT_UNTIL(pid_gone(pid));
-    WAIT_UNTIL(children_of(fs, out, 16) == want);
+    WAIT_UNTIL(started_children_of(fs, out, 16) == want);
 }
 
 /* ---- scenarios ------------------------------------------------------------ */
@@ -188,7 +204,7 @@ static void test_spawn_takes_warm(void)
         WAIT_UNTIL(pid_gone(pid));
         /* Refilled: two warm children again, one of them new. */
         int now[16];
-        WAIT_UNTIL(children_of(fs, now, 16) == 2);
+        WAIT_UNTIL(started_children_of(fs, now, 16) == 2);
         CHECK(!has(now, 2, pid));
         memcpy(warm, now, sizeof now);
     }
@@ -212,12 +228,12 @@ static void test_idle_death(void)
     CHECK(kill(warm[0], SIGKILL) == 0);
     WAIT_UNTIL(pid_gone(warm[0]));
     int now[16];
-    WAIT_UNTIL(children_of(fs, now, 16) == 1 && now[0] != warm[0]);
+    WAIT_UNTIL(started_children_of(fs, now, 16) == 1 && now[0] != warm[0]);
     tr_ref r = spawn_proc(ctx);
     CHECK(call_pid(ctx, r) == now[0]);
     stop_proc(ctx, r);
     WAIT_UNTIL(pid_gone(now[0]));
-    WAIT_UNTIL(children_of(fs, warm, 16) == 1);
+    WAIT_UNTIL(started_children_of(fs, warm, 16) == 1);
 
     /* Killed, and spawned from as soon as it has ended (its sockets are
      * closed), before anyone may have reaped it. */
@@ -230,7 +246,7 @@ static void test_idle_death(void)
         CHECK(pid != victim);
         stop_proc(ctx, r);
         WAIT_UNTIL(pid_gone(pid) && pid_gone(victim));
-        WAIT_UNTIL(children_of(fs, warm, 16) == 1);
+        WAIT_UNTIL(started_children_of(fs, warm, 16) == 1);
     }
     CHECK(test_counters(rt).dead_letters == dead_letters);
     /* Process children are never node events, warm or not. */
