@@ -15,6 +15,14 @@
 /* Room for a socket path (sockaddr_un's sun_path is 108 bytes). */
 #define PROC_PATH_MAX 100
 
+/* The node of a warm child not yet bound to a stand-in: node events about
+ * it are held back; an "up" is passed on once it is bound. */
+struct hidden_node {
+    uint64_t node;
+    bool up_held; /* the link said "up" while hidden */
+    char name[TR_NODE_NAME_MAX + 1];
+};
+
 /* A runtime's process-actor set-up, made on its first process spawn. */
 struct procs {
     tr_runtime *rt;
@@ -26,7 +34,7 @@ struct procs {
     pthread_mutex_t mu;           /* stand-ins[] and their request tables */
     struct proxy **proxies;       /* stand-ins whose process links to us (mu) */
     uint32_t nproxies, capproxies;
-    uint64_t *hidden; /* nodes of this runtime's children (mu) */
+    struct hidden_node *hidden; /* warm children's nodes, kept from node monitors (mu) */
     uint32_t nhidden, caphidden;
 
     /* Warm children: forked ahead, linked, waiting for an actor (g lock). */

@@ -22,10 +22,10 @@
  * starting at once slowed the restart that took the child by about a
  * third on two cores); a warm child that dies before it linked makes the next
  * refill wait (backing off), so a child that cannot start does not make
- * the reaper fork in a loop. The nodes of a runtime's children are kept
- * out of its node monitors (tr__procs_node_hidden): a process actor is
- * watched through its own monitors and links, and a warm child that never
- * gets an actor is nobody's node event.
+ * the reaper fork in a loop. A warm child's node is kept out of node
+ * monitors until it is bound (tr__procs_node_hidden): then its "up" is
+ * passed on, so node events look as for a child forked for its spawn,
+ * and a warm child that never gets an actor is nobody's node event.
  */
 #define _GNU_SOURCE
 #include "process.h"
@@ -172,39 +172,52 @@ static void hidden_add(struct procs *P, uint64_t node)
 {
     pthread_mutex_lock(&P->mu);
     if (P->nhidden == P->caphidden) {
-        uint32_t cap = P->caphidden != 0 ? P->caphidden * 2 : 16;
-        uint64_t *n = realloc(P->hidden, cap * sizeof *n);
+        uint32_t cap = P->caphidden != 0 ? P->caphidden * 2 : 8;
+        struct hidden_node *n = realloc(P->hidden, cap * sizeof *n);
         if (n != NULL) {
             P->hidden = n;
             P->caphidden = cap;
         }
     }
-    /* Without memory the node shows in node monitors; nothing else fails. */
+    /* Without memory the warm child's node shows in node monitors early;
+     * nothing else fails. */
     if (P->nhidden < P->caphidden)
-        P->hidden[P->nhidden++] = node;
+        P->hidden[P->nhidden++] = (struct hidden_node){.node = node};
     pthread_mutex_unlock(&P->mu);
 }
 
-static void hidden_del(struct procs *P, uint64_t node)
+/* Stops hiding node. True (with its name in name) when the link said it
+ * is up meanwhile: the caller passes that on. */
+static bool hidden_del(struct procs *P, uint64_t node, char name[TR_NODE_NAME_MAX + 1])
 {
+    bool up = false;
     pthread_mutex_lock(&P->mu);
     for (uint32_t i = 0; i < P->nhidden; i++)
-        if (P->hidden[i] == node) {
+        if (P->hidden[i].node == node) {
+            up = P->hidden[i].up_held;
+            memcpy(name, P->hidden[i].name, TR_NODE_NAME_MAX + 1);
             P->hidden[i] = P->hidden[--P->nhidden];
             break;
         }
     pthread_mutex_unlock(&P->mu);
+    return up;
 }
 
-bool tr__procs_node_hidden(tr_runtime *rt, uint64_t node)
+bool tr__procs_node_hidden(tr_runtime *rt, uint64_t node, const char *name, bool up)
 {
     struct procs *P = atomic_load_explicit(&rt->procs, memory_order_acquire);
     if (P == NULL)
         return false;
     bool found = false;
     pthread_mutex_lock(&P->mu);
-    for (uint32_t i = 0; i < P->nhidden && !found; i++)
-        found = P->hidden[i] == node;
+    for (uint32_t i = 0; i < P->nhidden && !found; i++) {
+        struct hidden_node *h = &P->hidden[i];
+        if (h->node != node)
+            continue;
+        found = true;
+        h->up_held = up;
+        snprintf(h->name, sizeof h->name, "%s", name != NULL ? name : "");
+    }
     pthread_mutex_unlock(&P->mu);
     return found;
 }
@@ -293,7 +306,8 @@ static void kid_ended(size_t i, uint64_t status)
     else if (c.state == KID_WARM)
         warm_lost(c.P, &c);
     tr__link_forget(c.P->rt, c.node);
-    hidden_del(c.P, c.node);
+    char name[TR_NODE_NAME_MAX + 1];
+    hidden_del(c.P, c.node, name); /* a warm child's node: never shown */
     c.P->nlive--;
     pthread_cond_broadcast(&c.P->reaped);
     if (c.state == KID_WARM)
@@ -491,7 +505,6 @@ tr_err tr__procs_get(tr_runtime *rt, struct procs **out)
 tr_err tr__procsrv_spawn(struct procs *P, tr_ref proxy, uint64_t node, forksrv_entry_fn entry,
                          const void *arg, size_t len, int *pid)
 {
-    hidden_add(P, node); /* before it can link */
     pthread_mutex_lock(&g.lock);
     tr_err err = g.fs == NULL ? TR_ENOTSUP : kids_reserve();
     /* The lock stays held across the fork so that the reaper cannot see
@@ -504,8 +517,6 @@ tr_err tr__procsrv_spawn(struct procs *P, tr_ref proxy, uint64_t node, forksrv_e
         P->nlive++;
     }
     pthread_mutex_unlock(&g.lock);
-    if (err != TR_OK)
-        hidden_del(P, node);
     return err;
 }
 
@@ -545,8 +556,9 @@ tr_err tr__procsrv_spawn_warm(struct procs *P, uint64_t node, forksrv_entry_fn e
         pthread_mutex_unlock(&g.lock);
     }
     if (err != TR_OK) {
+        char name[TR_NODE_NAME_MAX + 1];
         close(sp[0]);
-        hidden_del(P, node);
+        hidden_del(P, node, name);
     }
     return err;
 }
@@ -598,6 +610,11 @@ void tr__procsrv_bind(struct procs *P, int pid, tr_ref proxy, const void *job, s
     } else {
         c->state = KID_BOUND;
         c->proxy = proxy;
+        /* Its node becomes an actor's: node monitors hear it come up now
+         * (or when it links, if it has not yet). */
+        char name[TR_NODE_NAME_MAX + 1];
+        if (hidden_del(P, c->node, name))
+            tr__node_event(&P->ctx, c->node, name, true);
         ssize_t n;
         do {
             n = send(c->fd, job, len, MSG_DONTWAIT | MSG_NOSIGNAL);

@@ -960,9 +960,7 @@ typedef struct tr_node_info {
 /* Subscribes the caller to TR_TAG_NODEUP / TR_TAG_NODEDOWN messages about
  * every node (on) or ends that (off). Subscribing twice is subscribing
  * once; the subscription ends when the caller exits. Events about one node
- * arrive in the order they happened. The nodes of this runtime's own
- * process actors are not reported (watch the actor itself). Errors:
- * TR_EINVAL, TR_ENOMEM. */
+ * arrive in the order they happened. Errors: TR_EINVAL, TR_ENOMEM. */
 tr_err tr_monitor_nodes(tr_ctx *ctx, bool on);
 /* The same for one node. A new subscription to a node that is not up now
  * receives a TR_TAG_NODEDOWN about it at once. An actor subscribed both

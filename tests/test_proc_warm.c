@@ -150,15 +150,41 @@ static tr_ref spawn_proc(tr_ctx *ctx)
     return r;
 }
 
-static int call_pid(tr_ctx *ctx, tr_ref to)
+/* Asks to for its pid; *node (may be NULL) receives the node it answered
+ * from. */
+static int call_pid_node(tr_ctx *ctx, tr_ref to, uint64_t *node)
 {
     tr_msg *req, *rep = NULL;
     CHECK_OK(tr_msg_new(&req, ctx, "pid"));
     CHECK_OK(tr_call(ctx, to, req, TEST_WAIT_MS, &rep));
     int64_t v;
     CHECK_OK(tr_msg_int(rep, &v));
+    if (node != NULL)
+        *node = tr_msg_from(rep).node;
     tr_msg_free(rep);
     return (int)v;
+}
+
+static int call_pid(tr_ctx *ctx, tr_ref to) { return call_pid_node(ctx, to, NULL); }
+
+/* Receives n node events with tag and checks that each names one of the
+ * nodes in nodes[0..n), each once. */
+static void expect_node_events(tr_ctx *ctx, const char *tag, const uint64_t *nodes, int n)
+{
+    bool seen[16] = {false};
+    CHECK(n <= 16);
+    for (int k = 0; k < n; k++) {
+        tr_msg *m = test_recv(ctx, tag);
+        tr_node_info ni;
+        CHECK_OK(tr_msg_node_info(m, &ni));
+        tr_msg_free(m);
+        int at = -1;
+        for (int i = 0; i < n; i++)
+            if (nodes[i] == ni.node && !seen[i])
+                at = i;
+        CHECK(at >= 0);
+        seen[at] = true;
+    }
 }
 
 /* Asks r to stop and waits for its normal end. */
@@ -213,16 +239,21 @@ static void test_spawn_takes_warm(void)
 
 /* A warm child killed while idle: no dead letter, no node event, a
  * replacement is forked, and a spawn never gets the dead one — also when
- * it comes while the dead child is not yet reaped. */
+ * it comes while the dead child is not yet reaped. Node monitors hear of
+ * exactly the nodes actors ran on, each up once and down once. */
 static void test_idle_death(void)
 {
     tr_ctx *ctx;
     tr_runtime *rt = start(1, &ctx);
-    CHECK_OK(tr_monitor_nodes(ctx, true));
     int fs = fork_server();
     int warm[16];
     settle(ctx, fs, 1, warm);
+    /* Its node's events are over once the node is forgotten. */
+    size_t n;
+    WAIT_UNTIL(tr_nodes(rt, NULL, 0, &n) == TR_OK && n == 0);
+    CHECK_OK(tr_monitor_nodes(ctx, true));
     uint64_t dead_letters = test_counters(rt).dead_letters;
+    uint64_t used[6];
 
     /* Killed and reaped; the pool forks another. */
     CHECK(kill(warm[0], SIGKILL) == 0);
@@ -230,7 +261,7 @@ static void test_idle_death(void)
     int now[16];
     WAIT_UNTIL(started_children_of(fs, now, 16) == 1 && now[0] != warm[0]);
     tr_ref r = spawn_proc(ctx);
-    CHECK(call_pid(ctx, r) == now[0]);
+    CHECK(call_pid_node(ctx, r, &used[0]) == now[0]);
     stop_proc(ctx, r);
     WAIT_UNTIL(pid_gone(now[0]));
     WAIT_UNTIL(started_children_of(fs, warm, 16) == 1);
@@ -242,20 +273,18 @@ static void test_idle_death(void)
         CHECK(kill(victim, SIGKILL) == 0);
         WAIT_UNTIL(ended(victim));
         r = spawn_proc(ctx);
-        int pid = call_pid(ctx, r); /* a dead child would answer TR_EEXITED */
+        int pid = call_pid_node(ctx, r, &used[1 + round]); /* a dead one: TR_EEXITED */
         CHECK(pid != victim);
         stop_proc(ctx, r);
         WAIT_UNTIL(pid_gone(pid) && pid_gone(victim));
         WAIT_UNTIL(started_children_of(fs, warm, 16) == 1);
     }
     CHECK(test_counters(rt).dead_letters == dead_letters);
-    /* Process children are never node events, warm or not. */
-    test_recv_none(ctx, TR_TAG_NODEUP, 50);
+    expect_node_events(ctx, TR_TAG_NODEUP, used, 6);
+    expect_node_events(ctx, TR_TAG_NODEDOWN, used, 6);
+    test_recv_none(ctx, TR_TAG_NODEUP, 50); /* none for the warm children */
     test_recv_none(ctx, TR_TAG_NODEDOWN, 0);
-    tr_node_info nodes[4];
-    size_t n;
-    CHECK_OK(tr_nodes(rt, nodes, 4, &n));
-    CHECK(n == 0);
+    WAIT_UNTIL(tr_nodes(rt, NULL, 0, &n) == TR_OK && n == 0);
     test_finish(rt, ctx);
 }
 
