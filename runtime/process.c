@@ -22,56 +22,21 @@
  * spawn's shutdown_ms before the process is killed. Only an untrappable
  * kill ends the stand-in at once; the process is killed with it.
  *
- * Warm children. A child forked for the runtime's pool (tr__proc_warm_fork,
- * called by the reaper) gets only what its runtime needs: its node, the
- * parent's URL and limits. It starts its runtime, links to the parent,
- * says so with one byte on its socket pair and waits there for its job: a
- * struct child_args like a cold child's, sent once the stand-in exists
- * (tr__procsrv_bind). From then on it is exactly a cold child that has
- * already done the slow part. A spawn with no warm child left forks one
- * cold, as before.
+ * A spawn takes a warm child (procsrv.c) when one is left and hands it
+ * the same job a cold child gets, once the stand-in exists; else it forks
+ * a cold one. The child's side is in proc_child.c.
  */
 #define _GNU_SOURCE
 #include "process.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PROC_READY_TAG "tr.proc.ready"
-#define PROC_OVERRUN_TAG "tr.proc.overrun"
-#define PROC_EXIT_SETUP 125 /* the child could not start its runtime or link */
 #define PROC_SHUTDOWN_MS 5000u
-#define PROC_TEARDOWN_MS 2000u /* a child whose actor ended gets this long to exit */
-#define PROC_CONNECT_MS 10000u
-
-/* What the child gets from its parent (followed by the args payload). */
-struct child_args {
-    uint64_t child_node;
-    tr_ref proxy;
-    uint32_t max_frame;
-    uint32_t watchdog_ms;
-    uint32_t mailbox_limit;
-    uint32_t state_size;
-    uint32_t args_len;
-    uint8_t overflow, trap_exit, thread;
-    uint8_t warm; /* a warm child's start-up: its job comes on its socket */
-    int (*init)(tr_ctx *, void *, const tr_msg *);
-    int (*handle)(tr_ctx *, void *, const tr_msg *);
-    void (*terminate)(tr_ctx *, void *, const tr_reason *);
-    int (*run)(tr_ctx *, void *);
-    char parent_url[PROC_PATH_MAX + 16];
-    char node_name[64];
-    char beh_name[TR_NAME_MAX + 1];
-    char args_tag[TR_TAG_MAX + 1];
-    _Alignas(max_align_t) uint8_t args[];
-};
 
 /* What the stand-in's init gets. */
 struct proxy_init {
@@ -445,177 +410,6 @@ static void proxy_terminate(tr_ctx *ctx, void *state, const tr_reason *why)
 const tr_behaviour tr__proxy_beh = {"process",    sizeof(struct proxy), proxy_init,
                                     proxy_handle, proxy_terminate,      NULL};
 
-/* ---- the child ----------------------------------------------------------- */
-
-static uint64_t child_node_new(void);
-
-/* Runs the actor in the child's runtime until it has exited. */
-static int child_run(tr_runtime *rt, const struct child_args *ca, const tr_behaviour *b)
-{
-    uint64_t parent;
-    if (tr_connect(rt, ca->parent_url, PROC_CONNECT_MS, &parent) != TR_OK)
-        return PROC_EXIT_SETUP;
-    tr_ctx *ctx;
-    if (tr_attach(&ctx, rt) != TR_OK)
-        return PROC_EXIT_SETUP;
-    tr_msg *args = NULL;
-    if (ca->args_len != 0 && (tr_msg_new(&args, ctx, ca->args_tag) != TR_OK ||
-                              tr_msg_set_payload(args, ca->args, ca->args_len) != TR_OK)) {
-        tr_msg_free(args);
-        tr_detach(ctx);
-        return PROC_EXIT_SETUP;
-    }
-    tr_spawn_opts so = TR_SPAWN_OPTS_INIT;
-    so.kind = ca->thread ? TR_THREAD : TR_POOLED;
-    so.mailbox_limit = ca->mailbox_limit;
-    so.overflow = (tr_overflow)ca->overflow;
-    so.trap_exit = ca->trap_exit != 0;
-    tr_ref actor;
-    tr_monitor_id mon_actor = 0, mon_proxy = 0;
-    if (tr_spawn(&actor, ctx, b, args, &so) != TR_OK) {
-        tr_msg_free(args);
-        tr_detach(ctx);
-        return PROC_EXIT_SETUP;
-    }
-    tr_msg *ready = NULL;
-    if (tr_monitor(ctx, actor, &mon_actor) != TR_OK ||
-        tr_monitor(ctx, ca->proxy, &mon_proxy) != TR_OK ||
-        tr_msg_new(&ready, ctx, PROC_READY_TAG) != TR_OK || tr_pack_ref(ready, actor) != TR_OK ||
-        tr_send(ctx, ca->proxy, ready) != TR_OK) {
-        tr_msg_free(ready);
-        tr_exit(ctx, actor, &(tr_reason){TR_EXIT_KILLED, 0, "could not reach its parent"});
-    }
-    /* Wait for the actor's end; if the stand-in goes first (killed, or the
-     * parent is unreachable), end the actor and wait a little for it. The
-     * watchdog's reports go to the stand-in, which reports them as itself. */
-    tr_watchdog_subscribe(ctx, true);
-    int32_t timeout = TR_FOREVER;
-    for (;;) {
-        tr_msg *m;
-        if (tr_receive(ctx, NULL, NULL, NULL, timeout, &m) != TR_OK)
-            break;
-        if (tr_msg_is(m, TR_TAG_OVERRUN)) {
-            size_t len;
-            const uint8_t *p = tr_msg_payload(m, &len);
-            tr_msg *fwd;
-            if (tr_msg_new(&fwd, ctx, PROC_OVERRUN_TAG) == TR_OK &&
-                (tr_msg_set_payload(fwd, p, len) != TR_OK || tr_send(ctx, ca->proxy, fwd) != TR_OK))
-                tr_msg_free(fwd);
-            tr_msg_free(m);
-            continue;
-        }
-        if (m->kind != MK_DOWN) {
-            tr_msg_free(m);
-            continue;
-        }
-        tr_ref who;
-        tr_monitor_id id;
-        tr_reason why;
-        tr_err err = tr_msg_down_info(m, &who, &id, &why);
-        tr_msg_free(m);
-        if (err != TR_OK)
-            continue;
-        if (id == mon_actor)
-            break;
-        if (id == mon_proxy && timeout == TR_FOREVER) {
-            tr_exit(ctx, actor, &(tr_reason){TR_EXIT_KILLED, 0, "its parent is gone"});
-            timeout = (int32_t)PROC_TEARDOWN_MS;
-        }
-    }
-    tr_detach(ctx);
-    return 0;
-}
-
-/* A child's arguments hold together: len bytes at ca. */
-static bool child_args_ok(const struct child_args *ca, size_t len)
-{
-    return ca != NULL && len >= sizeof *ca && ca->args_len <= len - sizeof *ca;
-}
-
-/* A warm child: links to its parent, says so on fd and waits there for
- * its job, which it returns (malloc'd), or NULL when the runtime dropped
- * it (the socket closed) or sent something unusable. */
-static struct child_args *warm_wait(tr_runtime *rt, const struct child_args *boot, int fd)
-{
-    uint64_t parent;
-    if (fd < 0 || tr_connect(rt, boot->parent_url, PROC_CONNECT_MS, &parent) != TR_OK)
-        return NULL;
-    /* The runtime may have sent the job and closed its end already (it
-     * takes a child that is still linking): then this send fails, and
-     * the job still waits to be read. */
-    if (send(fd, "L", 1, MSG_NOSIGNAL) != 1 && errno != EPIPE)
-        return NULL;
-    struct child_args *job = malloc(FORKSRV_ARG_MAX);
-    if (job == NULL)
-        return NULL;
-    /* ECONNRESET: the runtime closed its end before it read our byte;
-     * the error is reported once, ahead of the job queued before it. */
-    ssize_t n;
-    int resets = 0;
-    do {
-        n = recv(fd, job, FORKSRV_ARG_MAX, MSG_TRUNC);
-    } while (n < 0 && (errno == EINTR || (errno == ECONNRESET && resets++ == 0)));
-    if (n <= 0 || n > (ssize_t)FORKSRV_ARG_MAX || !child_args_ok(job, (size_t)n) || job->warm ||
-        job->child_node != boot->child_node) {
-        free(job);
-        return NULL;
-    }
-    return job;
-}
-
-static void child_main(const void *arg, size_t len, int fd)
-{
-    const struct child_args *ca = arg;
-    tr__procsrv_child_reset();
-    if (!child_args_ok(ca, len))
-        _exit(PROC_EXIT_SETUP);
-    tr_runtime_opts o = TR_RUNTIME_OPTS_INIT;
-    o.workers = 1;
-    o.spin_us = 1;
-    o.node_name = ca->node_name;
-    o.max_frame = ca->max_frame;
-    o.watchdog_ms = ca->watchdog_ms;
-    tr_runtime *rt;
-    if (tr__runtime_start_as(&rt, &o, ca->child_node) != TR_OK)
-        _exit(PROC_EXIT_SETUP);
-    struct child_args *job = NULL;
-    if (ca->warm) {
-        job = warm_wait(rt, ca, fd);
-        if (fd >= 0)
-            close(fd);
-        if (job == NULL) { /* never an actor: nobody waits for this exit */
-            tr_runtime_free(rt);
-            _exit(0);
-        }
-        ca = job;
-    }
-    tr_behaviour b = {ca->beh_name, ca->state_size, ca->init, ca->handle, ca->terminate, ca->run};
-    int code = child_run(rt, ca, &b);
-    /* Stopping drains the link: the parent hears the actor's DOWN before
-     * it sees this process end. */
-    tr_runtime_free(rt);
-    free(job);
-    if (code != 0)
-        _exit(code);
-}
-
-tr_err tr__proc_warm_fork(struct procs *P)
-{
-    tr_runtime *rt = P->rt;
-    struct child_args *ca = calloc(1, sizeof *ca);
-    if (ca == NULL)
-        return TR_ENOMEM;
-    ca->warm = 1;
-    ca->child_node = child_node_new();
-    ca->max_frame = (uint32_t)rt->max_frame;
-    ca->watchdog_ms = tr__watchdog_budget_ms(rt);
-    snprintf(ca->parent_url, sizeof ca->parent_url, "%s", P->url);
-    snprintf(ca->node_name, sizeof ca->node_name, "%.30s/process", rt->name);
-    tr_err err = tr__procsrv_spawn_warm(P, ca->child_node, child_main, ca, sizeof *ca);
-    free(ca);
-    return err;
-}
-
 /* ---- spawning ------------------------------------------------------------ */
 
 struct proc_go {
@@ -639,8 +433,8 @@ static void proc_after_go(tr_ref ref, void *arg)
         return;
     }
     int pid;
-    tr_err err =
-        tr__procsrv_spawn(g->P, ref, g->ca->child_node, child_main, g->ca, g->ca_len, &pid);
+    tr_err err = tr__procsrv_spawn(g->P, ref, g->ca->child_node, tr__proc_child_main, g->ca,
+                                   g->ca_len, &pid);
     if (err != TR_OK)
         tr__signal(g->ctx, ref, TR_REF_NIL, MK_PROCEXIT, MF_SYSTEM,
                    PROC_STATUS_FORKFAIL | (uint32_t)err, NULL);
@@ -654,14 +448,6 @@ static bool beh_in_image(const tr_behaviour *b)
            (b->terminate == NULL ||
             tr__procsrv_in_image((const void *)(uintptr_t)b->terminate, true)) &&
            (b->run == NULL || tr__procsrv_in_image((const void *)(uintptr_t)b->run, true));
-}
-
-static uint64_t child_node_new(void)
-{
-    uint64_t id = 0;
-    if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
-        id = tr__now_ns() ^ ((uint64_t)getpid() << 40);
-    return id != 0 ? id : 1;
 }
 
 tr_err tr__proc_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
@@ -691,7 +477,7 @@ tr_err tr__proc_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *a
     /* A warm child's node is the one it linked with. */
     int warm_pid = 0;
     if (!tr__procsrv_take_warm(P, &ca->child_node, &warm_pid))
-        ca->child_node = child_node_new();
+        ca->child_node = tr__proc_node_new();
     ca->max_frame = (uint32_t)rt->max_frame;
     ca->watchdog_ms = tr__watchdog_budget_ms(rt);
     ca->mailbox_limit = o->mailbox_limit;

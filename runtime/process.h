@@ -1,8 +1,8 @@
 /*
  * process.h — process actors, shared by procsrv.c (the process-wide fork
- * server, its reaper, each runtime's set-up for children and its warm
- * children) and process.c (the stand-in actor, spawning, and the child's
- * side).
+ * server, its reaper and each runtime's set-up for children), proc_warm.c
+ * (each runtime's warm children), process.c (the stand-in actor and
+ * spawning) and proc_child.c (the child's side).
  */
 #ifndef TROUPE_PROCESS_H
 #define TROUPE_PROCESS_H
@@ -21,6 +21,34 @@ struct hidden_node {
     uint64_t node;
     bool up_held; /* the link said "up" while hidden */
     char name[TR_NODE_NAME_MAX + 1];
+};
+
+#define PROC_READY_TAG "tr.proc.ready"
+#define PROC_OVERRUN_TAG "tr.proc.overrun"
+#define PROC_EXIT_SETUP 125    /* the child could not start its runtime or link */
+#define PROC_TEARDOWN_MS 2000u /* a child whose actor ended gets this long to exit */
+#define PROC_CONNECT_MS 10000u
+
+/* What the child gets from its parent (followed by the args payload). */
+struct child_args {
+    uint64_t child_node;
+    tr_ref proxy;
+    uint32_t max_frame;
+    uint32_t watchdog_ms;
+    uint32_t mailbox_limit;
+    uint32_t state_size;
+    uint32_t args_len;
+    uint8_t overflow, trap_exit, thread;
+    uint8_t warm; /* a warm child's start-up: its job comes on its socket */
+    int (*init)(tr_ctx *, void *, const tr_msg *);
+    int (*handle)(tr_ctx *, void *, const tr_msg *);
+    void (*terminate)(tr_ctx *, void *, const tr_reason *);
+    int (*run)(tr_ctx *, void *);
+    char parent_url[PROC_PATH_MAX + 16];
+    char node_name[64];
+    char beh_name[TR_NAME_MAX + 1];
+    char args_tag[TR_TAG_MAX + 1];
+    _Alignas(max_align_t) uint8_t args[];
 };
 
 /* A runtime's process-actor set-up, made on its first process spawn. */
@@ -61,6 +89,8 @@ tr_err tr__procs_get(tr_runtime *rt, struct procs **out);
  * low 32 bits (PROC_STATUS_UNKNOWN when the fork server died first). */
 tr_err tr__procsrv_spawn(struct procs *P, tr_ref proxy, uint64_t node, forksrv_entry_fn entry,
                          const void *arg, size_t len, int *pid);
+/* proc_warm.c (the warm children) */
+
 /* Forks a warm child running entry(arg, len, fd) whose node will be
  * `node`; fd is the child's end of a socket pair whose other end the
  * runtime keeps: the child writes one byte on it once linked, then waits
@@ -85,8 +115,12 @@ void tr__procsrv_kill(tr_ref proxy, int sig, uint64_t at_ns);
 #define PROC_STATUS_KNOWN (1ull << 32)
 #define PROC_STATUS_FORKFAIL (1ull << 33) /* low bits: the tr_err */
 
-/* process.c: forks one warm child for P (tr__procsrv_spawn_warm). */
+/* proc_child.c: what a forked child runs (a forksrv_entry_fn; arg is a
+ * struct child_args); forks one warm child for P (the reaper calls it);
+ * a fresh node id for a child. */
+void tr__proc_child_main(const void *arg, size_t len, int fd);
 tr_err tr__proc_warm_fork(struct procs *P);
+uint64_t tr__proc_node_new(void);
 
 /* process.c: the stand-in's request tracking, under P->mu. */
 void tr__proxy_reply_seen(struct proxy *s, uint64_t corr);
