@@ -47,7 +47,8 @@
  * SCM_RIGHTS ancillary data; the server hands it to the child as entry's
  * fd (and closes its own copy), and closes any more it receives. It
  * arrives close-on-exec: a child that execs and wants to keep it clears
- * the flag. The client does not send one yet, so children get -1.
+ * the flag. tr__forksrv_spawn_fd sends one; tr__forksrv_spawn does not,
+ * and its children get -1.
  */
 #include "forksrv.h"
 
@@ -494,7 +495,7 @@ fail:
 /* Sends req (with len argument bytes) and reads its reply into *rep.
  * Returns the transport's error, or TR_OK with the server's in rep->err. */
 static tr_err forksrv_call(struct forksrv *fs, struct forksrv_req *req, const void *arg, size_t len,
-                           struct forksrv_reply *rep)
+                           int fd, struct forksrv_reply *rep)
 {
     tr_err e = TR_OK;
     pthread_mutex_lock(&fs->lock);
@@ -507,6 +508,20 @@ static tr_err forksrv_call(struct forksrv *fs, struct forksrv_req *req, const vo
     struct iovec iov[2] = {{.iov_base = req, .iov_len = sizeof *req},
                            {.iov_base = (void *)arg, .iov_len = len}};
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len > 0 ? 2 : 1};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    if (fd >= 0) {
+        memset(&ctl, 0, sizeof ctl);
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof ctl.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    }
     ssize_t n;
     do {
         n = sendmsg(fs->req, &mh, MSG_NOSIGNAL);
@@ -541,13 +556,19 @@ out:
 tr_err tr__forksrv_spawn(struct forksrv *fs, forksrv_entry_fn entry, const void *arg, size_t len,
                          int *pid_out)
 {
-    if (fs == NULL || entry == NULL || pid_out == NULL || (arg == NULL && len > 0))
+    return tr__forksrv_spawn_fd(fs, entry, arg, len, -1, pid_out);
+}
+
+tr_err tr__forksrv_spawn_fd(struct forksrv *fs, forksrv_entry_fn entry, const void *arg, size_t len,
+                            int fd, int *pid_out)
+{
+    if (fs == NULL || entry == NULL || pid_out == NULL || (arg == NULL && len > 0) || fd < -1)
         return TR_EINVAL;
     if (len > FORKSRV_ARG_MAX)
         return TR_ETOOBIG;
     struct forksrv_req req = {.op = FORKSRV_SPAWN, .entry = entry};
     struct forksrv_reply rep;
-    tr_err e = forksrv_call(fs, &req, arg, len, &rep);
+    tr_err e = forksrv_call(fs, &req, arg, len, fd, &rep);
     if (e != TR_OK)
         return e;
     if (rep.err != TR_OK)
@@ -566,7 +587,7 @@ tr_err tr__forksrv_kill(struct forksrv *fs, int pid, int sig)
         return TR_ENOACTOR; /* never a child; kill() would read it as a group */
     struct forksrv_req req = {.op = FORKSRV_KILL, .pid = pid, .sig = sig};
     struct forksrv_reply rep;
-    tr_err e = forksrv_call(fs, &req, NULL, 0, &rep);
+    tr_err e = forksrv_call(fs, &req, NULL, 0, -1, &rep);
     return e != TR_OK ? e : (tr_err)rep.err;
 }
 

@@ -35,11 +35,9 @@
 
 /* What a spawned child runs. arg is the child's copy of the spawn argument
  * (NULL when len is 0; aligned for any type), owned by the child and valid
- * for its whole life. fd is a descriptor handed to the child, or -1 (this
- * version always passes -1; the request already has room for one passed
- * with SCM_RIGHTS). When entry returns, the child flushes stdio and exits
- * with status 0. A child that cannot set itself up exits with 127 before
- * entry runs. */
+ * for its whole life. fd is the descriptor passed to tr__forksrv_spawn_fd
+ * (the child's own copy, close-on-exec), or -1. When entry returns, the child flushes stdio and
+ * exits with status 0. A child that cannot set itself up exits with 127 before entry runs. */
 typedef void (*forksrv_entry_fn)(const void *arg, size_t len, int fd);
 
 struct forksrv;
@@ -66,6 +64,13 @@ tr_err tr__forksrv_start(struct forksrv **out);
  * (fork failed), TR_ESTOPPED (the server is gone). */
 tr_err tr__forksrv_spawn(struct forksrv *fs, forksrv_entry_fn entry, const void *arg, size_t len,
                          int *pid_out);
+
+/* The same, and hands the child a copy of descriptor fd (its entry's fd
+ * argument; -1 = none, as tr__forksrv_spawn). The caller keeps fd and
+ * closes it when it likes; no other child gets a copy. Errors: those of
+ * tr__forksrv_spawn, and TR_EINVAL for fd < -1. */
+tr_err tr__forksrv_spawn_fd(struct forksrv *fs, forksrv_entry_fn entry, const void *arg, size_t len,
+                            int fd, int *pid_out);
 
 /* A descriptor that polls readable (POLLIN) while exit events wait to be
  * read with tr__forksrv_next_exit, and also once the server is gone (then

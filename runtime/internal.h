@@ -324,6 +324,7 @@ struct tr_runtime {
     struct links *links;           /* node links (link_node.c); made at start, idle until used */
     size_t max_frame;              /* largest link frame sent or accepted */
     _Atomic(struct procs *) procs; /* process actors; NULL until the first is spawned */
+    uint32_t proc_warm;            /* warm process children to keep (process.h) */
     struct watchdog *watchdog;     /* NULL when off */
     _Atomic(struct port_ctrs *) ports; /* port counters; NULL until the first port */
 
@@ -499,6 +500,9 @@ void tr__procs_boot(void);
 void tr__procs_stop(tr_runtime *rt);
 void tr__procs_free(tr_runtime *rt);
 void tr__procs_counters(tr_runtime *rt, ctr_set *sum);
+/* True when node is a warm process child of rt that no actor runs in yet:
+ * node monitors do not hear of it (an "up" is held until it is bound). */
+bool tr__procs_node_hidden(tr_runtime *rt, uint64_t node, const char *name, bool up);
 /* A reply from node `from_node` to request corr passed through the link:
  * the stand-in of a process actor on that node stops tracking it. */
 void tr__procs_reply_seen(tr_runtime *rt, uint64_t from_node, uint64_t corr);

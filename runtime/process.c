@@ -21,6 +21,10 @@
  * shutdown) sends the child a shutdown exit signal and waits up to the
  * spawn's shutdown_ms before the process is killed. Only an untrappable
  * kill ends the stand-in at once; the process is killed with it.
+ *
+ * A spawn takes a warm child (procsrv.c) when one is left and hands it
+ * the same job a cold child gets, once the stand-in exists; else it forks
+ * a cold one. The child's side is in proc_child.c.
  */
 #define _GNU_SOURCE
 #include "process.h"
@@ -29,37 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PROC_READY_TAG "tr.proc.ready"
-#define PROC_OVERRUN_TAG "tr.proc.overrun"
-#define PROC_EXIT_SETUP 125 /* the child could not start its runtime or link */
 #define PROC_SHUTDOWN_MS 5000u
-#define PROC_TEARDOWN_MS 2000u /* a child whose actor ended gets this long to exit */
-#define PROC_CONNECT_MS 10000u
-
-/* What the child gets from its parent (followed by the args payload). */
-struct child_args {
-    uint64_t child_node;
-    tr_ref proxy;
-    uint32_t max_frame;
-    uint32_t watchdog_ms;
-    uint32_t mailbox_limit;
-    uint32_t state_size;
-    uint32_t args_len;
-    uint8_t overflow, trap_exit, thread;
-    int (*init)(tr_ctx *, void *, const tr_msg *);
-    int (*handle)(tr_ctx *, void *, const tr_msg *);
-    void (*terminate)(tr_ctx *, void *, const tr_reason *);
-    int (*run)(tr_ctx *, void *);
-    char parent_url[PROC_PATH_MAX + 16];
-    char node_name[64];
-    char beh_name[TR_NAME_MAX + 1];
-    char args_tag[TR_TAG_MAX + 1];
-    _Alignas(max_align_t) uint8_t args[];
-};
 
 /* What the stand-in's init gets. */
 struct proxy_init {
@@ -433,110 +410,6 @@ static void proxy_terminate(tr_ctx *ctx, void *state, const tr_reason *why)
 const tr_behaviour tr__proxy_beh = {"process",    sizeof(struct proxy), proxy_init,
                                     proxy_handle, proxy_terminate,      NULL};
 
-/* ---- the child ----------------------------------------------------------- */
-
-/* Runs the actor in the child's runtime until it has exited. */
-static int child_run(tr_runtime *rt, const struct child_args *ca, const tr_behaviour *b)
-{
-    uint64_t parent;
-    if (tr_connect(rt, ca->parent_url, PROC_CONNECT_MS, &parent) != TR_OK)
-        return PROC_EXIT_SETUP;
-    tr_ctx *ctx;
-    if (tr_attach(&ctx, rt) != TR_OK)
-        return PROC_EXIT_SETUP;
-    tr_msg *args = NULL;
-    if (ca->args_len != 0 && (tr_msg_new(&args, ctx, ca->args_tag) != TR_OK ||
-                              tr_msg_set_payload(args, ca->args, ca->args_len) != TR_OK)) {
-        tr_msg_free(args);
-        tr_detach(ctx);
-        return PROC_EXIT_SETUP;
-    }
-    tr_spawn_opts so = TR_SPAWN_OPTS_INIT;
-    so.kind = ca->thread ? TR_THREAD : TR_POOLED;
-    so.mailbox_limit = ca->mailbox_limit;
-    so.overflow = (tr_overflow)ca->overflow;
-    so.trap_exit = ca->trap_exit != 0;
-    tr_ref actor;
-    tr_monitor_id mon_actor = 0, mon_proxy = 0;
-    if (tr_spawn(&actor, ctx, b, args, &so) != TR_OK) {
-        tr_msg_free(args);
-        tr_detach(ctx);
-        return PROC_EXIT_SETUP;
-    }
-    tr_msg *ready = NULL;
-    if (tr_monitor(ctx, actor, &mon_actor) != TR_OK ||
-        tr_monitor(ctx, ca->proxy, &mon_proxy) != TR_OK ||
-        tr_msg_new(&ready, ctx, PROC_READY_TAG) != TR_OK || tr_pack_ref(ready, actor) != TR_OK ||
-        tr_send(ctx, ca->proxy, ready) != TR_OK) {
-        tr_msg_free(ready);
-        tr_exit(ctx, actor, &(tr_reason){TR_EXIT_KILLED, 0, "could not reach its parent"});
-    }
-    /* Wait for the actor's end; if the stand-in goes first (killed, or the
-     * parent is unreachable), end the actor and wait a little for it. The
-     * watchdog's reports go to the stand-in, which reports them as itself. */
-    tr_watchdog_subscribe(ctx, true);
-    int32_t timeout = TR_FOREVER;
-    for (;;) {
-        tr_msg *m;
-        if (tr_receive(ctx, NULL, NULL, NULL, timeout, &m) != TR_OK)
-            break;
-        if (tr_msg_is(m, TR_TAG_OVERRUN)) {
-            size_t len;
-            const uint8_t *p = tr_msg_payload(m, &len);
-            tr_msg *fwd;
-            if (tr_msg_new(&fwd, ctx, PROC_OVERRUN_TAG) == TR_OK &&
-                (tr_msg_set_payload(fwd, p, len) != TR_OK || tr_send(ctx, ca->proxy, fwd) != TR_OK))
-                tr_msg_free(fwd);
-            tr_msg_free(m);
-            continue;
-        }
-        if (m->kind != MK_DOWN) {
-            tr_msg_free(m);
-            continue;
-        }
-        tr_ref who;
-        tr_monitor_id id;
-        tr_reason why;
-        tr_err err = tr_msg_down_info(m, &who, &id, &why);
-        tr_msg_free(m);
-        if (err != TR_OK)
-            continue;
-        if (id == mon_actor)
-            break;
-        if (id == mon_proxy && timeout == TR_FOREVER) {
-            tr_exit(ctx, actor, &(tr_reason){TR_EXIT_KILLED, 0, "its parent is gone"});
-            timeout = (int32_t)PROC_TEARDOWN_MS;
-        }
-    }
-    tr_detach(ctx);
-    return 0;
-}
-
-static void child_main(const void *arg, size_t len, int fd)
-{
-    (void)fd;
-    const struct child_args *ca = arg;
-    tr__procsrv_child_reset();
-    if (ca == NULL || len < sizeof *ca || ca->args_len > len - sizeof *ca)
-        _exit(PROC_EXIT_SETUP);
-    tr_behaviour b = {ca->beh_name, ca->state_size, ca->init, ca->handle, ca->terminate, ca->run};
-    tr_runtime_opts o = TR_RUNTIME_OPTS_INIT;
-    o.workers = 1;
-    o.spin_us = 1;
-    o.node_name = ca->node_name;
-    o.max_frame = ca->max_frame;
-    o.watchdog_ms = ca->watchdog_ms;
-    tr_runtime *rt;
-    if (tr__runtime_start_as(&rt, &o, ca->child_node) != TR_OK)
-        _exit(PROC_EXIT_SETUP);
-    int code = child_run(rt, ca, &b);
-    /* Stopping drains the link: the parent hears the actor's DOWN before
-     * it sees this process end. */
-    tr_runtime_free(rt);
-    if (code != 0)
-        _exit(code);
-}
-
 /* ---- spawning ------------------------------------------------------------ */
 
 struct proc_go {
@@ -544,6 +417,7 @@ struct proc_go {
     struct procs *P;
     struct child_args *ca;
     size_t ca_len;
+    int warm_pid; /* a warm child taken for this spawn, or 0 */
 };
 
 /* Forks the child once the stand-in is live with its INIT queued: what the
@@ -553,9 +427,14 @@ static void proc_after_go(tr_ref ref, void *arg)
 {
     struct proc_go *g = arg;
     g->ca->proxy = ref;
+    if (g->warm_pid != 0) {
+        tr__procsrv_bind(g->P, g->warm_pid, ref, g->ca, g->ca_len);
+        g->warm_pid = 0;
+        return;
+    }
     int pid;
-    tr_err err =
-        tr__procsrv_spawn(g->P, ref, g->ca->child_node, child_main, g->ca, g->ca_len, &pid);
+    tr_err err = tr__procsrv_spawn(g->P, ref, g->ca->child_node, tr__proc_child_main, g->ca,
+                                   g->ca_len, &pid);
     if (err != TR_OK)
         tr__signal(g->ctx, ref, TR_REF_NIL, MK_PROCEXIT, MF_SYSTEM,
                    PROC_STATUS_FORKFAIL | (uint32_t)err, NULL);
@@ -586,14 +465,6 @@ tr_err tr_behaviour_check(const tr_behaviour *b, tr_actor_kind kind)
     return TR_EINVAL;
 }
 
-static uint64_t child_node_new(void)
-{
-    uint64_t id = 0;
-    if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
-        id = tr__now_ns() ^ ((uint64_t)getpid() << 40);
-    return id != 0 ? id : 1;
-}
-
 tr_err tr__proc_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *args,
                       const tr_spawn_opts *o)
 {
@@ -618,7 +489,10 @@ tr_err tr__proc_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *a
         tr__msg_release(ctx, pinit);
         return TR_ENOMEM;
     }
-    ca->child_node = child_node_new();
+    /* A warm child's node is the one it linked with. */
+    int warm_pid = 0;
+    if (!tr__procsrv_take_warm(P, &ca->child_node, &warm_pid))
+        ca->child_node = tr__proc_node_new();
     ca->max_frame = (uint32_t)rt->max_frame;
     ca->watchdog_ms = tr__watchdog_budget_ms(rt);
     ca->mailbox_limit = o->mailbox_limit;
@@ -646,9 +520,11 @@ tr_err tr__proc_spawn(tr_ref *out, tr_ctx *ctx, const tr_behaviour *b, tr_msg *a
     tr_spawn_opts po = *o;
     po.kind = TR_POOLED;
     po.trap_exit = true;
-    struct proc_go g = {ctx, P, ca, ca_len};
+    struct proc_go g = {ctx, P, ca, ca_len, warm_pid};
     err = tr__spawn_with(out, ctx, &tr__proxy_beh, pinit, &po, proc_after_go, &g);
     free(ca);
+    if (g.warm_pid != 0) /* not bound: the spawn failed */
+        tr__procsrv_untake(P, g.warm_pid);
     if (err != TR_OK) {
         tr__msg_release(ctx, pinit);
         return err;

@@ -771,6 +771,8 @@ static bool node_tell(tr_ctx *ctx, const struct node_sub *sub, uint64_t node, co
 
 void tr__node_event(tr_ctx *ctx, uint64_t node, const char *name, bool up)
 {
+    if (tr__procs_node_hidden(ctx->rt, node, name, up))
+        return; /* a warm process child, no actor's node yet */
     if (name == NULL)
         name = "";
     struct remote *R = remote_get(ctx->rt);

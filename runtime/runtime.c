@@ -33,7 +33,7 @@ tr_err tr__runtime_start_as(tr_runtime **out, const tr_runtime_opts *opts, uint6
 {
     static const tr_runtime_opts defaults = TR_RUNTIME_OPTS_INIT;
     const tr_runtime_opts *o = opts != NULL ? opts : &defaults;
-    if (out == NULL || o->workers > 1024)
+    if (out == NULL || o->workers > 1024 || (o->proc_warm > 64 && o->proc_warm != TR_PROC_WARM_OFF))
         return TR_EINVAL;
     if (o->node_name != NULL && strlen(o->node_name) >= sizeof((tr_runtime *)0)->name)
         return TR_ETOOBIG;
@@ -47,6 +47,7 @@ tr_err tr__runtime_start_as(tr_runtime **out, const tr_runtime_opts *opts, uint6
     rt->batch = o->batch != 0 ? o->batch : 4096;
     rt->spin_ns = (o->spin_us != 0 ? o->spin_us : 10) * 1000u;
     rt->max_frame = o->max_frame != 0 ? o->max_frame : 4u << 20;
+    rt->proc_warm = o->proc_warm == TR_PROC_WARM_OFF ? 0 : o->proc_warm != 0 ? o->proc_warm : 1;
     atomic_store(&rt->next_corr, 1);
     pthread_mutex_init(&rt->table_lock, NULL);
     pthread_mutex_init(&rt->stop_lock, NULL);

@@ -126,13 +126,18 @@ typedef struct tr_runtime_opts {
     uint32_t watchdog_ms;    /* a handler call, or a thread actor's stretch outside tr_receive,
                                 that runs longer is reported (tr_watchdog_subscribe); 0 = 1000,
                                 TR_WATCHDOG_OFF = never */
+    uint32_t proc_warm;      /* process actors: children kept started and linked ahead, so a
+                                spawn (a supervisor's restart) skips the fork and the child's
+                                start-up; refilled in the background once the first process
+                                actor is spawned; 0 = 1, TR_PROC_WARM_OFF = none, at most 64 */
 } tr_runtime_opts;
 
 #define TR_WATCHDOG_OFF UINT32_MAX
+#define TR_PROC_WARM_OFF UINT32_MAX
 
-#define TR_RUNTIME_OPTS_INIT            \
-    {                                   \
-        0, NULL, 0, 0, 0, 0, 0, NULL, 0 \
+#define TR_RUNTIME_OPTS_INIT               \
+    {                                      \
+        0, NULL, 0, 0, 0, 0, 0, NULL, 0, 0 \
     }
 
 /* Starts a runtime: its worker threads and timer thread. opts may be NULL

@@ -358,7 +358,8 @@ static void test_bad_spawns(tr_ctx *ctx)
     tr_msg_free(big);
 }
 
-/* Many children spawned and ended: nothing left behind. */
+/* Many children spawned and ended: nothing left behind (main checks that
+ * the runtime's stop leaves no descriptor either). */
 static void test_many(tr_ctx *ctx, const char *tmpdir)
 {
     /* Each child is a whole runtime; under a sanitizer a heavy one. */
@@ -387,9 +388,12 @@ static void test_many(tr_ctx *ctx, const char *tmpdir)
     free(ids);
     /* No zombie: the fork server reaped them (we have no children but it). */
     CHECK(waitpid(-1, NULL, WNOHANG) == 0);
-    WAIT_UNTIL(count_fds() <= fds);
+    /* Give or take the runtime's warm child (one by default), which may
+     * have been on its way when the count was taken: its socket pair end
+     * and its link. */
+    WAIT_UNTIL(count_fds() <= fds + 2);
     /* Only the runtime's own directory remains, holding its socket. */
-    (void)tmpdir;
+    CHECK(count_entries(tmpdir) == 1);
 }
 
 /* A child that traps exits and ignores the stop is killed after its
@@ -439,9 +443,13 @@ int main(void)
     test_many(ctx, tmpdir);
     test_finish(rt, ctx);
     CHECK(count_entries(tmpdir) == 0);
+    /* What a runtime with process actors (and warm children) leaves open
+     * once it has stopped: the fork server's sockets, nothing of its own. */
+    int fds = count_fds();
 
     fprintf(stderr, "-- %s\n", "test_stop_kills");
     test_stop_kills(tmpdir);
+    CHECK(count_fds() == fds);
     CHECK(rmdir(tmpdir) == 0);
     printf("process: ok\n");
     return 0;
