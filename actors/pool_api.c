@@ -159,11 +159,8 @@ tr_err tr_pool_stats_get(tr_pool_stats *out, tr_ctx *ctx, tr_ref pool, uint32_t 
     tr_err err = tr_pool_msg_stats(&req, ctx);
     if (err != TR_OK)
         return err;
-    if ((err = tr_call(ctx, pool, req, timeout_ms, &reply)) != TR_OK) {
-        if (err == TR_EINVAL || err == TR_EWOULDBLOCK || err == TR_EWRONGKIND || err == TR_EBUSY)
-            tr_msg_free(req); /* a call takes its request in every other case */
-        return err;
-    }
+    if ((err = tr_call(ctx, pool, req, timeout_ms, &reply)) != TR_OK)
+        return err; /* the call took req */
     err = tr_pool_reply_stats(out, reply);
     tr_msg_free(reply);
     return err;
@@ -177,11 +174,8 @@ tr_err tr_pool_stop(tr_ctx *ctx, tr_ref pool, uint32_t timeout_ms)
     tr_err err = tr_pool_msg_stop(&req, ctx);
     if (err != TR_OK)
         return err;
-    if ((err = tr_call(ctx, pool, req, timeout_ms, &reply)) != TR_OK) {
-        if (err == TR_EINVAL || err == TR_EWOULDBLOCK || err == TR_EWRONGKIND || err == TR_EBUSY)
-            tr_msg_free(req);
-        return err;
-    }
+    if ((err = tr_call(ctx, pool, req, timeout_ms, &reply)) != TR_OK)
+        return err; /* the call took req */
     tr_msg_free(reply);
     return TR_OK;
 }

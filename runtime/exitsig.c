@@ -98,6 +98,19 @@ static bool mon_remove(struct mon_entry *arr, uint32_t *n, uint64_t id, tr_ref *
     return false;
 }
 
+/* Removes the watcher `who` with monitor id `id`: ids are only unique
+ * within the watcher's own runtime, so two watchers may share one. */
+static bool watcher_remove(struct mon_entry *arr, uint32_t *n, uint64_t id, tr_ref who)
+{
+    for (uint32_t i = 0; i < *n; i++) {
+        if (arr[i].id == id && tr_ref_eq(arr[i].ref, who)) {
+            arr[i] = arr[--(*n)];
+            return true;
+        }
+    }
+    return false;
+}
+
 static void set_exit(tr_ctx *ctx, const tr_reason *why)
 {
     if (ctx->exiting)
@@ -152,7 +165,7 @@ tr_msg *tr__process_signal(tr_ctx *ctx, tr_actor *a, tr_msg *m)
         break;
     case MK_DEMONITOR:
         if (a->ext != NULL)
-            mon_remove(a->ext->watchers, &a->ext->nwatchers, m->corr, NULL);
+            watcher_remove(a->ext->watchers, &a->ext->nwatchers, m->corr, m->from);
         break;
     case MK_NODEDOWN:
         node_down(ctx, a, m->corr);

@@ -154,7 +154,8 @@ static void probe_check(void *arg, struct wd_probe *p)
     struct scan *sc = arg;
     uint32_t inc = atomic_load_explicit(&p->inc, memory_order_relaxed);
     uint64_t progress = atomic_load_explicit(&p->progress, memory_order_relaxed);
-    if (inc == 0 || progress != p->seen) {
+    /* since == 0: never looked at; its busy time starts now, not at boot. */
+    if (inc == 0 || progress != p->seen || p->since == 0) {
         p->seen = progress;
         p->since = sc->now;
         p->reported = false;

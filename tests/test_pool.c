@@ -315,6 +315,13 @@ static int asker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
     a->test = tr_msg_from(m);
     if (tr_msg_ref(m, &pool) != TR_OK || tr_pool_msg_stats(&req, ctx) != TR_OK)
         return 1;
+    /* The blocking helpers refuse a pooled caller (and leak nothing). */
+    tr_pool_stats none;
+    if (tr_pool_stats_get(&none, ctx, pool, 10) != TR_EWOULDBLOCK ||
+        tr_pool_stop(ctx, pool, 10) != TR_EWOULDBLOCK) {
+        tr_msg_free(req);
+        return 1;
+    }
     if (tr_request(ctx, pool, req, TEST_WAIT_MS, asker_got, NULL) != TR_OK) {
         tr_msg_free(req);
         return 1;

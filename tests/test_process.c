@@ -417,6 +417,34 @@ static void test_stop_kills(const char *tmpdir)
     CHECK(count_entries(tmpdir) == 0); /* the runtime's directory is gone */
 }
 
+/* Monitor ids are only unique within one runtime: a fresh runtime's
+ * watchers (each child's runtime monitors its stand-in) share ids with
+ * ours, and a demonitor must take out only its own watcher. */
+static void test_fresh_monitors(void)
+{
+    tr_ctx *ctx;
+    tr_runtime *rt = test_start(2, &ctx);
+    tr_ref r[2];
+    tr_monitor_id id[2];
+    for (int i = 0; i < 2; i++)
+        r[i] = spawn_proc(ctx, &worker_beh, NULL, false);
+    for (int i = 0; i < 2; i++) /* the first monitors of this runtime */
+        CHECK_OK(tr_monitor(ctx, r[i], &id[i]));
+    for (int i = 0; i < 2; i++)
+        CHECK(call_int(ctx, r[i], "pid") > 0);
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(tr_exit(ctx, r[i], &(tr_reason){TR_EXIT_SHUTDOWN, 0, ""}));
+        tr_msg *m = test_recv(ctx, TR_TAG_DOWN); /* each DOWN arrives */
+        tr_ref who;
+        tr_monitor_id got;
+        tr_reason why;
+        CHECK_OK(tr_msg_down_info(m, &who, &got, &why));
+        CHECK(got == id[i] && tr_ref_eq(who, r[i]));
+        tr_msg_free(m);
+    }
+    test_finish(rt, ctx);
+}
+
 int main(void)
 {
     /* A private temporary directory, so the test can see what is left. */
@@ -447,6 +475,9 @@ int main(void)
      * once it has stopped: the fork server's sockets, nothing of its own. */
     int fds = count_fds();
 
+    fprintf(stderr, "-- %s\n", "test_fresh_monitors");
+    test_fresh_monitors();
+    CHECK(count_fds() == fds);
     fprintf(stderr, "-- %s\n", "test_stop_kills");
     test_stop_kills(tmpdir);
     CHECK(count_fds() == fds);

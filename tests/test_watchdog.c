@@ -51,6 +51,19 @@ static int blocker_run(tr_ctx *ctx, void *state)
 
 static const tr_behaviour blocker = {"blocker", 0, NULL, NULL, NULL, blocker_run};
 
+/* A thread actor that blocks before it ever reaches tr_receive. */
+static int early_run(tr_ctx *ctx, void *state)
+{
+    (void)state;
+    sleep_ms(4 * BUDGET_MS);
+    tr_msg *m;
+    while (tr_receive(ctx, NULL, NULL, NULL, TR_FOREVER, &m) == TR_OK)
+        tr_msg_free(m);
+    return 0;
+}
+
+static const tr_behaviour early = {"early", 0, NULL, NULL, NULL, early_run};
+
 static tr_overrun recv_overrun(tr_ctx *ctx)
 {
     tr_msg *m = test_recv(ctx, TR_TAG_OVERRUN);
@@ -106,6 +119,13 @@ int main(void)
     o = recv_overrun(ctx);
     CHECK(tr_ref_eq(o.who, th) && o.kind == TR_THREAD && strcmp(o.name, "blocker") == 0);
 
+    /* One blocked from its start: the time reported is the time it ran
+     * (well under 2 s), not the time since the clock began. */
+    CHECK_OK(tr_spawn(&th, ctx, &early, NULL, &to));
+    o = recv_overrun(ctx);
+    CHECK(tr_ref_eq(o.who, th) && strcmp(o.name, "early") == 0);
+    CHECK(o.elapsed_ms >= BUDGET_MS && o.elapsed_ms < 20 * BUDGET_MS);
+
     /* A process actor's overrun comes from its stand-in; killing it ends
      * the process at once. */
     tr_spawn_opts po = TR_SPAWN_OPTS_INIT;
@@ -128,7 +148,7 @@ int main(void)
     CHECK_OK(tr_watchdog_subscribe(ctx, false));
     CHECK_OK(tr_send_tag(ctx, slow, "block"));
     test_recv_none(ctx, TR_TAG_OVERRUN, 3 * BUDGET_MS);
-    WAIT_UNTIL(test_counters(rt).overruns >= 4);
+    WAIT_UNTIL(test_counters(rt).overruns >= 5);
 
     /* Bad calls. */
     CHECK_ERR(tr_watchdog_subscribe(NULL, true), TR_EINVAL);
