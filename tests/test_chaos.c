@@ -26,6 +26,7 @@
  * is a sanitized runtime too, so fewer children and clients run, shorter.
  */
 #include "check.h"
+#include "proc_test.h"
 #include "troupe_sup.h"
 
 #include <ctype.h>
@@ -311,21 +312,6 @@ static void check_no_leftover_processes(const chaos *ch)
     free(v);
     CHECK(left == 0);
 }
-
-static int count_entries(const char *dir)
-{
-    int n = 0;
-    DIR *d = opendir(dir);
-    CHECK(d != NULL);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
-}
-
-static int count_fds(void) { return count_entries("/proc/self/fd"); }
 
 /* Bytes of heap in use now. */
 static size_t heap_in_use(void)

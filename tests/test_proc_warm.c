@@ -10,6 +10,7 @@
  * behind; with the pool off no child waits; bad option values are refused.
  */
 #include "check.h"
+#include "proc_test.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -33,37 +34,6 @@ static int worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 static const tr_behaviour worker_beh = {"worker", 0, NULL, worker_handle, NULL, NULL};
 
 /* ---- helpers -------------------------------------------------------------- */
-
-static bool pid_gone(int pid) { return kill(pid, 0) != 0 && errno == ESRCH; }
-
-/* The parent pid and state letter of pid from /proc; false if it is gone. */
-static bool proc_stat(int pid, int *ppid, char *state)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    return p != NULL && sscanf(p + 1, " %c %d", state, ppid) == 2;
-}
-
-static int count_entries(const char *dir)
-{
-    int n = 0;
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
-}
 
 /* The live (not zombie) children of parent, into out (room for cap);
  * returns how many. */

@@ -11,6 +11,7 @@
  * descriptor and no file behind; bad spawns are refused.
  */
 #include "check.h"
+#include "proc_test.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -153,33 +154,6 @@ static tr_reason exit_after(tr_ctx *ctx, tr_ref r, const char *tag)
     CHECK(got == id && tr_ref_eq(who, r));
     tr_msg_free(m);
     return why;
-}
-
-static bool pid_gone(int pid) { return kill(pid, 0) != 0 && errno == ESRCH; }
-
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d != NULL);
-    while (readdir(d) != NULL)
-        n++;
-    closedir(d);
-    return n;
-}
-
-static int count_entries(const char *dir)
-{
-    int n = 0;
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
 }
 
 /* ---- scenarios ------------------------------------------------------------ */
