@@ -12,8 +12,8 @@
  * main is the client: it counts the primes below LIMIT, a block per
  * request, one request in flight per worker. A third of the way in, a
  * corrupted job (a negative block number) reaches primes-2 just ahead of a
- * real request; the worker's C code trusts it and reads far outside its
- * memory, and the kernel kills the process (SIGSEGV). The request behind
+ * real request; the worker's C code takes an untested path that writes
+ * into a string literal, and the kernel kills the process (SIGSEGV). The request behind
  * it fails with TR_EEXITED, the supervisor starts a new primes-2, and the
  * client finds it by name and asks again. A summary and an orderly stop
  * follow; the exit status is 0 only if every check passed.
@@ -39,7 +39,7 @@ enum {
 };
 #define LIMIT (BLOCKS * BLOCK)
 #define PRIMES_BELOW_LIMIT 148933 /* pi(2,000,000): the answer to check */
-#define CORRUPT_BLOCK (-(INT64_C(1) << 40))
+#define CORRUPT_BLOCK (-1)
 static const char *const worker_name[WORKERS] = {"primes-1", "primes-2", "primes-3"};
 
 /* A message tag [v[0], ..., v[n-1]]; the caller owns *out on TR_OK. */
@@ -98,9 +98,13 @@ static int worker_init(tr_ctx *ctx, void *state, const tr_msg *args)
     return TR_OK;
 }
 
-/* "count" block -> [primes in the block, pid]. The bug, on purpose: the
- * block number off the wire is checked against BLOCKS but not against 0, so
- * a negative one points the memo lookup far outside the process's memory. */
+/* What a worker last complained about. The bug, on purpose: it starts out
+ * pointing at a string literal, which lives in read-only memory. */
+static char *complaint = "none";
+
+/* "count" block -> [primes in the block, pid]. The block number off the
+ * wire is checked against BLOCKS; a negative one takes a path no test ever
+ * ran, which writes into the literal: the kernel kills the process. */
 static int worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 {
     worker *w = state;
@@ -108,8 +112,12 @@ static int worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
     tr_err err = tr_msg_int(m, &block);
     if (err != TR_OK || block >= BLOCKS)
         return tr_reply_error(ctx, m, err != TR_OK ? err : TR_ERANGE);
+    if (block < 0) {
+        complaint[0] = '-'; /* the corrupted job dies here: SIGSEGV */
+        return tr_reply_error(ctx, m, TR_ERANGE);
+    }
     int64_t *count = &w->memo[block];
-    if (*count < 0) { /* the corrupted job dies here */
+    if (*count < 0) {
         *count = 0;
         for (int64_t n = block * BLOCK; n < (block + 1) * BLOCK; n++)
             *count += is_prime(n);
