@@ -431,6 +431,35 @@ static void start_initial(tr_ctx *ctx, sup_state *s)
     }
 }
 
+/* Subscribes to the watchdog's reports once a child wants overruns acted
+ * on (not before: a subscriber takes the reports off standard error). */
+static void watch_overruns(tr_ctx *ctx, sup_state *s)
+{
+    if (s->watching)
+        return;
+    bool want = s->has_tmpl && s->tmpl.kill_on_overrun;
+    for (uint32_t i = 0; i < s->nkids && !want; i++)
+        want = s->kids[i]->spec.kill_on_overrun;
+    if (want && tr_watchdog_subscribe(ctx, true) == TR_OK)
+        s->watching = true;
+}
+
+/* A child of ours ran past the watchdog's budget: a process or thread
+ * child whose spec asks for it is killed; its exit restarts it. */
+static void on_overrun(tr_ctx *ctx, sup_state *s, const tr_msg *m)
+{
+    tr_overrun o;
+    if (tr_msg_overrun_info(m, &o) != TR_OK || (o.kind != TR_PROCESS && o.kind != TR_THREAD))
+        return;
+    sup_child *c = tr__sup_find_ref(s, o.who, NULL);
+    if (c == NULL || !c->spec.kill_on_overrun || c->stopping || s->exiting)
+        return;
+    char text[TR_REASON_TEXT_MAX + 1];
+    snprintf(text, sizeof text, "overran its budget: %u ms in a handler", o.elapsed_ms);
+    tr_reason why = tr_reason_make(TR_EXIT_KILLED, TR_SUP_KILL_OVERRUN, text);
+    (void)tr_exit(ctx, c->ref, &why); /* a child already gone exits anyway */
+}
+
 static int sup_init(tr_ctx *ctx, void *state, const tr_msg *args)
 {
     sup_state *s = state;
@@ -463,6 +492,7 @@ static int sup_init(tr_ctx *ctx, void *state, const tr_msg *args)
         }
     }
     tr__sup_config_fini(&cfg);
+    watch_overruns(ctx, s);
     start_initial(ctx, s);
     tr__sup_step(ctx, s);
     return 0;
@@ -483,9 +513,12 @@ static int sup_handle(tr_ctx *ctx, void *state, const tr_msg *m)
     } else if (tr_msg_is(m, SUP_TAG_KILL)) {
         if (read_timer(s, m, 3, &uid, &token))
             tr__sup_kill_due(ctx, s, uid, token);
+    } else if (tr_msg_is(m, TR_TAG_OVERRUN)) {
+        on_overrun(ctx, s, m);
     } else if (tr_msg_is_request(m)) {
         on_request(ctx, s, m);
         tr__sup_step(ctx, s);
+        watch_overruns(ctx, s); /* a child may have been added */
     }
     /* Anything else is not for a supervisor; it is dropped. */
     return 0;

@@ -84,6 +84,7 @@ typedef struct sup_state {
     bool exiting;     /* stopping every child, then exiting with exit_reason */
     bool exit_sent;   /* tr_stop_self was called */
     bool rt_stopping; /* a spawn said the runtime is stopping: no more restarts */
+    bool watching;    /* subscribed to the watchdog's overrun reports */
     tr_reason exit_reason;
 
     sup_deferred *dq_head, *dq_tail;

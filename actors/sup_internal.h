@@ -46,6 +46,7 @@ typedef struct sup_childspec {
     uint32_t shutdown_ms; /* resolved: never 0 */
     tr_sup_child_type type;
     tr_sup_backoff backoff;
+    bool kill_on_overrun;
 } sup_childspec;
 
 /* A supervisor's flags and children as decoded from its spawn arguments. */

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHILD_FIELDS 20u
+#define CHILD_FIELDS 21u
 #define SPEC_FIELDS 6u
 
 /* ---- checking ------------------------------------------------------------ */
@@ -109,7 +109,7 @@ static tr_err pack_opt_str(tr_msg *m, const char *s)
 
 /* The order: id, behaviour, args, kind, mailbox_limit, overflow, trap_exit,
  * name, spawn shutdown_ms, start, start_arg, restart, shutdown_ms, type,
- * backoff min, max, factor, jitter, reset, nested spec. */
+ * backoff min, max, factor, jitter, reset, kill_on_overrun, nested spec. */
 static tr_err pack_child_fields(tr_msg *m, const tr_sup_child_spec *c, unsigned depth)
 {
     tr_err err = TR_OK;
@@ -138,6 +138,7 @@ static tr_err pack_child_fields(tr_msg *m, const tr_sup_child_spec *c, unsigned 
     P(tr_pack_double(m, c->backoff.factor));
     P(tr_pack_double(m, c->backoff.jitter));
     P(tr_pack_uint(m, c->backoff.reset_ms));
+    P(tr_pack_bool(m, c->kill_on_overrun));
     P(c->sup != NULL ? tr__sup_pack_spec(m, c->sup, depth + 1) : tr_pack_nil(m));
 #undef P
     return err;
@@ -280,6 +281,7 @@ static void resolve(sup_childspec *out, const tr_sup_child_spec *c, bool is_sup)
     out->restart = c->restart;
     out->type = is_sup ? TR_SUP_SUPERVISOR : c->type;
     out->backoff = c->backoff;
+    out->kill_on_overrun = c->kill_on_overrun && !is_sup;
     out->shutdown_ms = c->shutdown_ms;
     if (out->shutdown_ms == 0)
         out->shutdown_ms =
@@ -358,6 +360,7 @@ tr_err tr__sup_unpack_child(tr_cursor *c, sup_childspec *out)
     R(tr_cursor_double(c, &cs.backoff.factor));
     R(tr_cursor_double(c, &cs.backoff.jitter));
     R(read_u32(c, &cs.backoff.reset_ms));
+    R(tr_cursor_bool(c, &cs.kill_on_overrun));
     if (tr_cursor_nil(c) != TR_OK) {
         uint32_t fields;
         tr_cursor peek = *c;

@@ -128,15 +128,19 @@ typedef struct tr_sup_child_spec {
                              supervisors) */
     tr_sup_child_type type;
     tr_sup_backoff backoff;
+    bool kill_on_overrun; /* a process or thread child the runtime's watchdog reports
+                             (tr_runtime_opts.watchdog_ms) is killed, reason
+                             {TR_EXIT_KILLED, TR_SUP_KILL_OVERRUN}, and restarted by its
+                             restart type. A process dies at once; a thread actor blocked
+                             outside tr_receive takes the kill when it gets back there
+                             (a thread cannot be stopped safely from outside). Pooled
+                             children are only reported by the watchdog. */
 } tr_sup_child_spec;
 
 #define TR_SUP_CHILD_SPEC_INIT                                                          \
     {                                                                                   \
         NULL, NULL, NULL, 0, TR_SPAWN_OPTS_INIT, NULL, NULL, NULL, TR_SUP_PERMANENT, 0, \
-            TR_SUP_WORKER,                                                              \
-        {                                                                               \
-            0, 0, 2.0, 0.0, 0                                                           \
-        }                                                                               \
+            TR_SUP_WORKER, {0, 0, 2.0, 0.0, 0}, false                                   \
     }
 
 typedef enum tr_sup_strategy {
@@ -165,6 +169,8 @@ typedef struct tr_sup_spec {
 /* Reason codes (with kind TR_EXIT_ERROR) of a supervisor's own exit. */
 #define TR_SUP_EXIT_MAX_RESTARTS 0x5350 /* more than intensity restarts within period */
 #define TR_SUP_EXIT_START_FAILED 0x5351 /* a child of the initial spec did not start */
+/* Reason code (with kind TR_EXIT_KILLED) of a child killed for overrunning. */
+#define TR_SUP_KILL_OVERRUN 0x5352
 
 /* ------------------------------------------------------------------------ */
 /* Starting a supervisor                                                     */

@@ -6,7 +6,8 @@
  * A worker's spawn arguments are [test ref, tag]. It sends "up" (its tag)
  * from init and "bye" (its tag) from terminate (unless killed), answers "ping" with its
  * tag and "pid" with its process id, fails on "crash" (reason error 7),
- * ends normally on "stop" and raises SIGSEGV on "segv". A worker whose tag
+ * ends normally on "stop", raises SIGSEGV on "segv", sleeps 600 ms in its
+ * handler on "nap" and never returns from it on "hang". A worker whose tag
  * is negative fails its init (reason error 5), so it never stays up.
  */
 #ifndef TROUPE_TEST_SUP_H
@@ -48,6 +49,12 @@ static int worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
         return 7;
     if (tr_msg_is(m, "stop")) {
         tr_stop_self(ctx, NULL);
+        return 0;
+    }
+    if (tr_msg_is(m, "nap") || tr_msg_is(m, "hang")) {
+        do
+            test_sleep_ms(600);
+        while (tr_msg_is(m, "hang"));
         return 0;
     }
     if (tr_msg_is(m, "segv")) {

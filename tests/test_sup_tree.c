@@ -430,6 +430,70 @@ static void test_runtime_stop(void)
     tr_runtime_free(rt);
 }
 
+/* ---- the watchdog acts ------------------------------------------------------ */
+
+/* Expects child id of sup to be killed for overrunning and restarted. */
+static void expect_overrun_restart(tr_ctx *ctx, tr_ref sup, const char *id)
+{
+    tr_sup_event ev = ev_from(ctx, sup, TR_SUP_EV_EXITED, id);
+    CHECK(ev.reason.kind == TR_EXIT_KILLED && ev.reason.code == TR_SUP_KILL_OVERRUN);
+    CHECK(strstr(ev.reason.text, "overran") != NULL);
+    ev_from(ctx, sup, TR_SUP_EV_STARTED, id);
+}
+
+/* Children whose spec says kill_on_overrun are killed when the watchdog
+ * reports them, and restarted: a process stuck for good at once, a thread
+ * actor once its handler returns; others are left alone. */
+static void test_kill_on_overrun(void)
+{
+    tr_runtime_opts ro = TR_RUNTIME_OPTS_INIT;
+    ro.workers = 2;
+    ro.watchdog_ms = 200;
+    tr_runtime *rt;
+    tr_ctx *ctx;
+    CHECK_OK(tr_runtime_start(&rt, &ro));
+    CHECK_OK(tr_attach(&ctx, rt));
+    wargs a[3];
+    wargs_make(&a[0], ctx, 41);
+    wargs_make(&a[1], ctx, 42);
+    wargs_make(&a[2], ctx, 43);
+    tr_sup_child_spec kids[3] = {worker_spec("stuck", &a[0], TR_PROCESS),
+                                 worker_spec("napper", &a[1], TR_THREAD),
+                                 worker_spec("slow", &a[2], TR_PROCESS)};
+    kids[0].kill_on_overrun = true;
+    kids[1].kill_on_overrun = true;
+    tr_sup_spec spec = TR_SUP_SPEC_INIT;
+    spec.intensity = 10;
+    spec.period_ms = 60000;
+    spec.children = kids;
+    spec.nchildren = 3;
+    spec.events = tr_self(ctx);
+    tr_ref sup;
+    CHECK_OK(tr_sup_start(&sup, ctx, &spec, NULL));
+    for (int i = 0; i < 3; i++)
+        ev_from(ctx, sup, TR_SUP_EV_STARTED, kids[i].id);
+    int stuck = child_pid(ctx, sup, "stuck");
+    CHECK(child_pid(ctx, sup, "slow") > 0);
+    drain(ctx, "up");
+
+    CHECK_OK(tr_send_tag(ctx, child_ref(ctx, sup, "stuck"), "hang"));
+    expect_overrun_restart(ctx, sup, "stuck");
+    WAIT_UNTIL(pid_gone(stuck)); /* a kill ends the stand-in first, then the process */
+    CHECK(child_pid(ctx, sup, "stuck") != stuck); /* the new one answers */
+
+    CHECK_OK(tr_send_tag(ctx, child_ref(ctx, sup, "napper"), "nap"));
+    expect_overrun_restart(ctx, sup, "napper");
+
+    /* Without kill_on_overrun a slow handler is only reported. */
+    CHECK_OK(tr_send_tag(ctx, child_ref(ctx, sup, "slow"), "nap"));
+    CHECK(child_pid(ctx, sup, "slow") > 0); /* answered after the nap */
+    listing l = list_children(ctx, sup);
+    CHECK(l.n == 3 && l.c[0].restarts == 1 && l.c[1].restarts == 1 && l.c[2].restarts == 0);
+    tr_sup_children_free(l.c);
+    test_recv_none(ctx, TR_SUP_TAG_EVENT, 300);
+    test_finish(rt, ctx);
+}
+
 /* ---- runtime stop goes through the supervisors --------------------------- */
 
 /* Children that write their tag into stop_order when they terminate. */
@@ -563,6 +627,8 @@ int main(void)
     test_finish(rt, ctx);
     fprintf(stderr, "-- runtime_stop\n");
     test_runtime_stop();
+    fprintf(stderr, "-- kill_on_overrun\n");
+    test_kill_on_overrun();
     fprintf(stderr, "-- runtime_stop_order\n");
     test_runtime_stop_order();
     CHECK(rmdir(tmpdir) == 0);
