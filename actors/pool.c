@@ -43,19 +43,10 @@ static tr_err read_u32(tr_cursor *c, uint32_t *out)
 static tr_err read_config(pool_state *s, const tr_msg *args)
 {
     tr_cursor c;
-    uint32_t n, kind;
-    const char *magic;
-    size_t mlen;
-    uint64_t ptr;
-    if (args == NULL)
-        return TR_EBADMSG;
-    tr_cursor_init(&c, args);
-    if (tr_cursor_array(&c, &n) != TR_OK || n != POOL_ARGS_FIELDS ||
-        tr_cursor_str(&c, &magic, &mlen) != TR_OK || mlen != strlen(POOL_ARGS_MAGIC) ||
-        memcmp(magic, POOL_ARGS_MAGIC, mlen) != 0 || tr_cursor_uint(&c, &ptr) != TR_OK ||
-        ptr == 0 || ptr > UINTPTR_MAX)
-        return TR_EBADMSG;
-    s->behaviour = (const tr_behaviour *)(uintptr_t)ptr;
+    uint32_t kind;
+    tr_err err = tr__pool_read_head(&c, args, POOL_ARGS_FIELDS, POOL_ARGS_MAGIC, &s->behaviour);
+    if (err != TR_OK)
+        return err;
     if (tr_cursor_nil(&c) != TR_OK) {
         const uint8_t *bytes;
         if (tr_cursor_bin(&c, &bytes, &s->args_len) != TR_OK || s->args_len == 0)

@@ -13,6 +13,9 @@
 
 #include "troupe_pool.h"
 
+#include <stdint.h>
+#include <string.h>
+
 /* Every tag of the pool's own starts with this; jobs may not. */
 #define POOL_TAG_PREFIX "tr.pool."
 /* Control requests a pool answers, and their replies. */
@@ -54,5 +57,26 @@ extern const tr_behaviour tr__pool_worker_behaviour;
 /* Packs a worker's spawn arguments (see above) as m's payload. */
 tr_err tr__pool_pack_worker_args(tr_msg *m, const tr_behaviour *b, const void *args,
                                  size_t args_len);
+
+/* Opens spawn arguments [magic, behaviour pointer, ...] of `fields`
+ * elements (pool_api.c packs them; read defensively all the same): leaves
+ * c after the pointer, which it reads into *beh. */
+static inline tr_err tr__pool_read_head(tr_cursor *c, const tr_msg *args, uint32_t fields,
+                                        const char *magic, const tr_behaviour **beh)
+{
+    uint32_t n;
+    const char *got;
+    size_t len;
+    uint64_t ptr;
+    if (args == NULL)
+        return TR_EBADMSG;
+    tr_cursor_init(c, args);
+    if (tr_cursor_array(c, &n) != TR_OK || n != fields || tr_cursor_str(c, &got, &len) != TR_OK ||
+        len != strlen(magic) || memcmp(got, magic, len) != 0 || tr_cursor_uint(c, &ptr) != TR_OK ||
+        ptr == 0 || ptr > UINTPTR_MAX)
+        return TR_EBADMSG;
+    *beh = (const tr_behaviour *)(uintptr_t)ptr;
+    return TR_OK;
+}
 
 #endif /* TROUPE_POOL_INTERNAL_H */

@@ -34,20 +34,10 @@ tr_err tr__pool_pack_worker_args(tr_msg *m, const tr_behaviour *b, const void *a
 static tr_err read_args(tr_ctx *ctx, const tr_msg *args, const tr_behaviour **user, tr_msg **uargs)
 {
     tr_cursor c;
-    uint32_t n;
-    const char *magic;
-    size_t mlen;
-    uint64_t ptr;
-    if (args == NULL)
-        return TR_EBADMSG;
-    tr_cursor_init(&c, args);
-    if (tr_cursor_array(&c, &n) != TR_OK || n != POOL_WORKER_FIELDS ||
-        tr_cursor_str(&c, &magic, &mlen) != TR_OK || mlen != strlen(POOL_WORKER_MAGIC) ||
-        memcmp(magic, POOL_WORKER_MAGIC, mlen) != 0 || tr_cursor_uint(&c, &ptr) != TR_OK ||
-        ptr == 0 || ptr > UINTPTR_MAX)
-        return TR_EBADMSG;
-    *user = (const tr_behaviour *)(uintptr_t)ptr;
     *uargs = NULL;
+    tr_err err = tr__pool_read_head(&c, args, POOL_WORKER_FIELDS, POOL_WORKER_MAGIC, user);
+    if (err != TR_OK)
+        return err;
     if (tr_cursor_nil(&c) == TR_OK)
         return TR_OK;
     const uint8_t *bytes;
@@ -55,7 +45,7 @@ static tr_err read_args(tr_ctx *ctx, const tr_msg *args, const tr_behaviour **us
     if (tr_cursor_bin(&c, &bytes, &len) != TR_OK)
         return TR_EBADMSG;
     tr_msg *m;
-    tr_err err = tr_msg_new(&m, ctx, POOL_TAG_USER_ARGS);
+    err = tr_msg_new(&m, ctx, POOL_TAG_USER_ARGS);
     if (err != TR_OK)
         return err;
     if ((err = tr_msg_set_payload(m, bytes, len)) != TR_OK) {

@@ -196,4 +196,17 @@ static inline double xbench_percentile(double *v, size_t n, double p)
     return v[rank - 1];
 }
 
+/* Answers request m with a message tag whose payload is this process's
+ * pid (what the cross-process rows' children say). */
+static inline tr_err xbench_reply_pid(tr_ctx *ctx, const tr_msg *m, const char *tag)
+{
+    tr_msg *r;
+    tr_err err = tr_msg_new(&r, ctx, tag);
+    if (err == TR_OK)
+        err = tr_pack_int(r, getpid());
+    if (err == TR_OK && (err = tr_reply(ctx, m, r)) != TR_OK)
+        tr_msg_free(r);
+    return err;
+}
+
 #endif /* TROUPE_XBENCH_H */

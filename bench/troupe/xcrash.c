@@ -22,15 +22,8 @@ static _Atomic(double) *crash_stamp; /* shared with the children */
 
 static int child_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 {
-    if (tr_msg_is_request(m)) { /* "pid" */
-        tr_msg *r;
-        tr_err err = tr_msg_new(&r, ctx, "pid");
-        if (err == TR_OK)
-            err = tr_pack_int(r, getpid());
-        if (err == TR_OK && (err = tr_reply(ctx, m, r)) != TR_OK)
-            tr_msg_free(r);
-        return err;
-    }
+    if (tr_msg_is_request(m)) /* "pid" */
+        return xbench_reply_pid(ctx, m, "pid");
     if (tr_msg_is(m, "crash")) {
         atomic_store(crash_stamp, bench_now());
         raise(SIGSEGV);

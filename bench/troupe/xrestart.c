@@ -24,15 +24,7 @@
 static int child_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 {
     (void)state;
-    if (!tr_msg_is_request(m))
-        return TR_OK;
-    tr_msg *r;
-    tr_err err = tr_msg_new(&r, ctx, "pid");
-    if (err == TR_OK)
-        err = tr_pack_int(r, getpid());
-    if (err == TR_OK && (err = tr_reply(ctx, m, r)) != TR_OK)
-        tr_msg_free(r);
-    return err;
+    return tr_msg_is_request(m) ? xbench_reply_pid(ctx, m, "pid") : TR_OK;
 }
 
 static const tr_behaviour child_beh = {.name = "restarted", .handle = child_handle};

@@ -12,15 +12,8 @@
 /* Runs in the child: answers "hello" with its pid, stops on "quit". */
 static int child_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 {
-    if (tr_msg_is_request(m)) {
-        tr_msg *r;
-        tr_err err = tr_msg_new(&r, ctx, "hello");
-        if (err == TR_OK)
-            err = tr_pack_int(r, getpid());
-        if (err == TR_OK && (err = tr_reply(ctx, m, r)) != TR_OK)
-            tr_msg_free(r);
-        return err;
-    }
+    if (tr_msg_is_request(m))
+        return xbench_reply_pid(ctx, m, "hello");
     if (tr_msg_is(m, "quit")) {
         tr_reason why = tr_reason_make(TR_EXIT_NORMAL, 0, NULL);
         tr_stop_self(ctx, &why);
