@@ -430,6 +430,75 @@ static void test_runtime_stop(void)
     tr_runtime_free(rt);
 }
 
+/* ---- a port child ------------------------------------------------------------ */
+
+/* Starts `sh` as a port that prints its pid and then runs `cat` in its
+ * place; its output goes to the test thread, *arg. */
+static tr_err start_port(tr_ref *out, tr_ctx *ctx, const void *arg)
+{
+    static const char *const argv[] = {"sh", "-c", "echo $$; exec cat", NULL};
+    tr_port_opts po = TR_PORT_OPTS_INIT;
+    po.owner = *(const tr_ref *)arg;
+    po.spawn.link = true;
+    return tr_port_spawn(out, ctx, argv, &po);
+}
+
+/* The pid the port's command printed. */
+static int port_pid(tr_ctx *ctx)
+{
+    tr_msg *m = test_recv(ctx, TR_PORT_TAG_LINE);
+    tr_cursor c;
+    const char *s;
+    size_t len;
+    char buf[32];
+    tr_cursor_init(&c, m);
+    CHECK_OK(tr_cursor_str(&c, &s, &len));
+    CHECK(len > 0 && len < sizeof buf);
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    tr_msg_free(m);
+    int pid = atoi(buf);
+    CHECK(pid > 0);
+    return pid;
+}
+
+/* A port child whose command is killed is restarted: a new command runs,
+ * and the old one is gone. */
+static void test_port_child(tr_ctx *ctx)
+{
+    static tr_ref me;
+    me = tr_self(ctx);
+    tr_sup_child_spec kid = TR_SUP_CHILD_SPEC_INIT;
+    kid.id = "shell";
+    kid.start = start_port;
+    kid.start_arg = &me;
+    kid.spawn.kind = TR_THREAD; /* what the listing reports: a port is a thread actor */
+    tr_sup_spec spec = TR_SUP_SPEC_INIT;
+    spec.intensity = 5;
+    spec.period_ms = 60000;
+    spec.children = &kid;
+    spec.nchildren = 1;
+    spec.events = tr_self(ctx);
+    tr_ref sup;
+    CHECK_OK(tr_sup_start(&sup, ctx, &spec, NULL));
+    ev_from(ctx, sup, TR_SUP_EV_STARTED, "shell");
+    int first = port_pid(ctx);
+    CHECK(kill(first, SIGKILL) == 0);
+    tr_sup_event ev = ev_from(ctx, sup, TR_SUP_EV_EXITED, "shell");
+    CHECK(ev.reason.kind == TR_EXIT_SIGNAL && ev.reason.code == SIGKILL);
+    ev_from(ctx, sup, TR_SUP_EV_STARTED, "shell");
+    int second = port_pid(ctx);
+    CHECK(second != first);
+    WAIT_UNTIL(pid_gone(first));
+    listing l = list_children(ctx, sup);
+    CHECK(l.n == 1 && l.c[0].restarts == 1 && l.c[0].last_exit.kind == TR_EXIT_SIGNAL);
+    tr_sup_children_free(l.c);
+    CHECK_OK(tr_exit(ctx, sup, &(tr_reason){TR_EXIT_SHUTDOWN, 0, ""}));
+    ev_from(ctx, sup, TR_SUP_EV_STOPPED, "shell");
+    WAIT_UNTIL(pid_gone(second)); /* stopping the port ended its command */
+    drain(ctx, TR_SUP_TAG_EVENT);
+}
+
 /* ---- the watchdog acts ------------------------------------------------------ */
 
 /* Expects child id of sup to be killed for overrunning and restarted. */
@@ -624,6 +693,8 @@ int main(void)
     test_escalation(ctx);
     fprintf(stderr, "-- nested_at_runtime\n");
     test_nested_at_runtime(ctx);
+    fprintf(stderr, "-- port_child\n");
+    test_port_child(ctx);
     test_finish(rt, ctx);
     fprintf(stderr, "-- runtime_stop\n");
     test_runtime_stop();
