@@ -9,7 +9,8 @@
  * until a send says TR_ENOROUTE (B's goodbye arrived). Then every number A
  * handed to its link is accounted for exactly once: received by the
  * counter, a dead letter on B (it reached B after the counter stopped), or
- * a dead letter on A (B never acknowledged it). A new B starts at the same
+ * a dead letter on A (B never acknowledged it) — over-counted on both
+ * sides only if the connection breaks during B's stop. A new B starts at the same
  * URL (a new node); A's link finds it by itself, and a fresh counter there
  * gets a new run of numbers from 0, all of them, in order. Three rounds,
  * over ipc:// and tcp://.
@@ -138,7 +139,16 @@ static void rounds(enum test_transport t, test_rng *rng)
                (long long)sent, (long long)got, (unsigned long long)b.dead_letters,
                (long long)lost_a);
         CHECK(got >= n && got <= sent);
-        CHECK(sent == got + (int64_t)b.dead_letters + lost_a);
+        /* Every number is accounted for: received, or a dead letter on B,
+         * or not acknowledged by B (a dead letter on A). Once, as a rule;
+         * but if the connection breaks while B stops, what B took in after
+         * its last acknowledgement that reached A is counted on both sides
+         * (A cannot know B got it): over-counted, never lost. */
+        int64_t on_b = got + (int64_t)b.dead_letters;
+        CHECK(on_b <= sent && sent <= on_b + lost_a);
+        if (sent != on_b + lost_a)
+            printf("round %d: %lld counted on both sides (the connection broke during the stop)\n",
+                   round, (long long)(on_b + lost_a - sent));
         tr_runtime_free(rb);
         rb = start_b(url);
     }
